@@ -1,0 +1,51 @@
+"""Resource limits a reader enforces before it allocates anything a hostile file asks for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import LimitExceededError
+
+__all__ = ["Limits", "DEFAULT_LIMITS"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds checked on read (and on write, so we never produce a file a default reader rejects).
+
+    The defaults admit any ordinary photograph; raise ``max_pixels`` for very large images.
+    """
+
+    max_header_bytes: int = 65536
+    max_dimension: int = 65535
+    max_pixels: int = 1 << 28  # 268 megapixels
+    max_scrypt_log2_n: int = 20
+    max_scrypt_r: int = 32
+    max_scrypt_p: int = 16
+    max_scrypt_memory: int = 1 << 28  # 128 * r * n * p bytes, 256 MiB
+    max_alpha_bytes: int = 1 << 30
+
+    def check_image(self, height: int, width: int) -> None:
+        if not (1 <= height <= self.max_dimension and 1 <= width <= self.max_dimension):
+            raise LimitExceededError(
+                f"image dimensions {width}x{height} outside 1..{self.max_dimension}"
+            )
+        if height * width > self.max_pixels:
+            raise LimitExceededError(
+                f"image of {height * width} pixels exceeds the limit of {self.max_pixels} "
+                "(raise Limits.max_pixels to accept it)"
+            )
+
+    def check_scrypt(self, log2_n: int, r: int, p: int) -> None:
+        if not (1 <= log2_n <= self.max_scrypt_log2_n):
+            raise LimitExceededError(f"scrypt log2_n={log2_n} outside 1..{self.max_scrypt_log2_n}")
+        if not (1 <= r <= self.max_scrypt_r) or not (1 <= p <= self.max_scrypt_p):
+            raise LimitExceededError(f"scrypt r={r}, p={p} outside the allowed range")
+        memory = 128 * r * (1 << log2_n) * p
+        if memory > self.max_scrypt_memory:
+            raise LimitExceededError(
+                f"scrypt parameters need {memory} bytes of memory, over the limit of {self.max_scrypt_memory}"
+            )
+
+
+DEFAULT_LIMITS = Limits()
