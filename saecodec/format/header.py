@@ -1,0 +1,370 @@
+"""The .saec header: a msgpack map, readable without a key, authenticated by the file's tag.
+
+``Header`` is the validated, typed view; ``Header.to_map`` gives the map a writer emits (fixed key order, so
+files are reproducible) and ``Header.from_map`` checks every field a reader relies on. Readers ignore keys
+they do not know (minor versions may add them) and reject unknown values of known fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from ..errors import FormatError, LimitExceededError, UnsupportedFeatureError
+from ..limits import DEFAULT_LIMITS, Limits
+
+__all__ = [
+    "FORMAT_MAJOR",
+    "FORMAT_MINOR",
+    "MODES",
+    "CIPHERS",
+    "WEIGHT_DTYPES",
+    "ImageInfo",
+    "ModelInfo",
+    "QuantInfo",
+    "KdfParams",
+    "CryptoInfo",
+    "Header",
+    "pack_header",
+    "parse_sections",
+    "unpack_header_map",
+]
+
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+
+#: image mode -> (colour channels coded by the SAE, has an alpha plane carried losslessly)
+MODES: dict[str, tuple[int, bool]] = {"L": (1, False), "LA": (1, True), "RGB": (3, False), "RGBA": (3, True)}
+CIPHERS = ("chacha20", "logistic")
+KDFS = ("secret-key", "scrypt")
+WEIGHT_DTYPES: dict[str, int] = {"f32le": 4, "f16le": 2}  # name -> bytes per value
+LATENT_QUANTISERS = ("u8",)
+PROFILES = ("paper",)
+ACTIVATIONS = ("sigmoid",)
+NONCE_BYTES = 32
+SCRYPT_SALT_BYTES = 16
+MAX_BLOCK = 64
+MAX_LAYERS = 8
+MAX_UNITS = 4096
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise FormatError(f"invalid header: {message}")
+
+
+def _get(mapping: Any, key: str, kind: type, where: str) -> Any:
+    """Fetch a required field of an exact type (``bool`` is never accepted as ``int``)."""
+    _require(isinstance(mapping, dict), f"{where} is not a map")
+    _require(key in mapping, f"{where} lacks {key!r}")
+    value = mapping[key]
+    _require(type(value) is kind, f"{where}.{key} is not of type {kind.__name__}")
+    return value
+
+
+def _get_int(mapping: Any, key: str, where: str, low: int, high: int) -> int:
+    value = _get(mapping, key, int, where)
+    _require(low <= value <= high, f"{where}.{key}={value} outside {low}..{high}")
+    return value
+
+
+def _get_choice(mapping: Any, key: str, where: str, choices: tuple[str, ...] | dict[str, Any]) -> str:
+    value = _get(mapping, key, str, where)
+    if value not in choices:
+        raise UnsupportedFeatureError(f"unsupported {where}.{key} {value!r} (known: {', '.join(choices)})")
+    return value
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Shape and mode of the original image; blocks are padded by edge replication and cropped on decode."""
+
+    height: int
+    width: int
+    mode: str
+
+    @property
+    def colour_channels(self) -> int:
+        return MODES[self.mode][0]
+
+    @property
+    def has_alpha(self) -> bool:
+        return MODES[self.mode][1]
+
+    @property
+    def channels(self) -> int:
+        return self.colour_channels + int(self.has_alpha)
+
+    def to_map(self) -> dict[str, Any]:
+        return {"height": self.height, "width": self.width, "channels": self.channels, "mode": self.mode}
+
+    @classmethod
+    def from_map(cls, m: Any, limits: Limits) -> ImageInfo:
+        height = _get(m, "height", int, "image")
+        width = _get(m, "width", int, "image")
+        limits.check_image(height, width)
+        mode = _get_choice(m, "mode", "image", MODES)
+        info = cls(height, width, mode)
+        _require(_get(m, "channels", int, "image") == info.channels, "image.channels disagrees with mode")
+        return info
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The auto-encoder's shape and which hidden layer's code the file stores."""
+
+    layers: tuple[int, ...]
+    level: int
+    block: int = 8
+    models: int = 1
+    activation: str = "sigmoid"
+    profile: str = "paper"
+
+    @property
+    def latent_units(self) -> int:
+        return self.layers[self.level]
+
+    def decoder_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of each decoder layer from the latent outward."""
+        return [(self.layers[i], self.layers[i + 1]) for i in reversed(range(self.level))]
+
+    def decoder_values(self) -> int:
+        """Number of weights and biases stored for all models."""
+        per_model = sum(out * inp + out for out, inp in self.decoder_shapes())
+        return per_model * self.models
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "block": self.block,
+            "layers": list(self.layers),
+            "activation": self.activation,
+            "level": self.level,
+            "models": self.models,
+        }
+
+    @classmethod
+    def from_map(cls, m: Any, colour_channels: int) -> ModelInfo:
+        profile = _get_choice(m, "profile", "model", PROFILES)
+        block = _get_int(m, "block", "model", 1, MAX_BLOCK)
+        raw_layers = _get(m, "layers", list, "model")
+        _require(2 <= len(raw_layers) <= MAX_LAYERS, f"model.layers must have 2..{MAX_LAYERS} entries")
+        _require(all(type(u) is int and 1 <= u <= MAX_UNITS for u in raw_layers), "model.layers entries out of range")
+        layers = tuple(raw_layers)
+        _require(layers[0] == block * block, "model.layers[0] must equal block*block")
+        activation = _get_choice(m, "activation", "model", ACTIVATIONS)
+        level = _get_int(m, "level", "model", 1, len(layers) - 1)
+        models = _get(m, "models", int, "model")
+        _require(models in (1, colour_channels), "model.models must be 1 or the number of colour channels")
+        return cls(layers, level, block, models, activation, profile)
+
+
+@dataclass(frozen=True)
+class QuantInfo:
+    """How latent codes and decoder weights are stored in the payload."""
+
+    latent: str = "u8"
+    weights: str = "f32le"
+
+    def to_map(self) -> dict[str, Any]:
+        return {"latent": self.latent, "weights": self.weights}
+
+    @classmethod
+    def from_map(cls, m: Any) -> QuantInfo:
+        return cls(_get_choice(m, "latent", "quant", LATENT_QUANTISERS), _get_choice(m, "weights", "quant", WEIGHT_DTYPES))
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """How the master key is obtained: a 256-bit secret key used as is, or scrypt over a password."""
+
+    name: str = "secret-key"
+    salt: bytes = b""
+    log2_n: int = 0
+    r: int = 0
+    p: int = 0
+
+    def to_map(self) -> dict[str, Any]:
+        if self.name == "secret-key":
+            return {"name": self.name}
+        return {"name": self.name, "salt": self.salt, "log2_n": self.log2_n, "r": self.r, "p": self.p}
+
+    @classmethod
+    def from_map(cls, m: Any, limits: Limits) -> KdfParams:
+        name = _get_choice(m, "name", "crypto.kdf", KDFS)
+        if name == "secret-key":
+            return cls(name)
+        salt = _get(m, "salt", bytes, "crypto.kdf")
+        _require(len(salt) == SCRYPT_SALT_BYTES, f"crypto.kdf.salt must be {SCRYPT_SALT_BYTES} bytes")
+        log2_n = _get(m, "log2_n", int, "crypto.kdf")
+        r = _get(m, "r", int, "crypto.kdf")
+        p = _get(m, "p", int, "crypto.kdf")
+        limits.check_scrypt(log2_n, r, p)
+        return cls(name, salt, log2_n, r, p)
+
+
+@dataclass(frozen=True)
+class CryptoInfo:
+    """Everything needed to derive the file's keys: the KDF and the per-file nonce, and the cipher suite."""
+
+    cipher: str
+    kdf: KdfParams
+    nonce: bytes = field(repr=False)
+
+    def to_map(self) -> dict[str, Any]:
+        return {"cipher": self.cipher, "kdf": self.kdf.to_map(), "nonce": self.nonce}
+
+    @classmethod
+    def from_map(cls, m: Any, limits: Limits) -> CryptoInfo:
+        """Parse the fields key derivation needs; the cipher name is checked by ``check_cipher``."""
+        cipher = _get(m, "cipher", str, "crypto")
+        kdf = KdfParams.from_map(_get(m, "kdf", dict, "crypto"), limits)
+        nonce = _get(m, "nonce", bytes, "crypto")
+        _require(len(nonce) == NONCE_BYTES, f"crypto.nonce must be {NONCE_BYTES} bytes")
+        return cls(cipher, kdf, nonce)
+
+    def check_cipher(self) -> None:
+        if self.cipher not in CIPHERS:
+            raise UnsupportedFeatureError(f"unsupported cipher suite {self.cipher!r} (known: {', '.join(CIPHERS)})")
+
+
+@dataclass(frozen=True)
+class Header:
+    """The validated header of a .saec file."""
+
+    image: ImageInfo
+    model: ModelInfo
+    quant: QuantInfo
+    crypto: CryptoInfo
+    sections: tuple[tuple[str, int], ...]
+    version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
+
+    @property
+    def blocks_high(self) -> int:
+        return math.ceil(self.image.height / self.model.block)
+
+    @property
+    def blocks_wide(self) -> int:
+        return math.ceil(self.image.width / self.model.block)
+
+    def latent_bytes(self) -> int:
+        return self.image.colour_channels * self.blocks_high * self.blocks_wide * self.model.latent_units
+
+    def decoder_bytes(self) -> int:
+        return self.model.decoder_values() * WEIGHT_DTYPES[self.quant.weights]
+
+    def expected_section_names(self) -> tuple[str, ...]:
+        return ("decoder", "latent", "alpha") if self.image.has_alpha else ("decoder", "latent")
+
+    def section_length(self, name: str) -> int:
+        return dict(self.sections)[name]
+
+    @property
+    def payload_length(self) -> int:
+        return sum(length for _, length in self.sections)
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "format": list(self.version),
+            "image": self.image.to_map(),
+            "model": self.model.to_map(),
+            "quant": self.quant.to_map(),
+            "crypto": self.crypto.to_map(),
+            "sections": [[name, length] for name, length in self.sections],
+        }
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view for ``saec info --json`` (bytes as hex; nonces and salts are not secret)."""
+
+        def convert(value: Any) -> Any:
+            if isinstance(value, bytes):
+                return value.hex()
+            if isinstance(value, dict):
+                return {k: convert(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [convert(v) for v in value]
+            return value
+
+        out = convert(self.to_map())
+        out["derived"] = {
+            "blocks_high": self.blocks_high,
+            "blocks_wide": self.blocks_wide,
+            "latent_units": self.model.latent_units,
+            "latent_bytes": self.latent_bytes(),
+            "decoder_bytes": self.decoder_bytes(),
+            "nominal_ratio": self.model.layers[0] / self.model.latent_units,
+        }
+        return out
+
+    @classmethod
+    def from_map(cls, m: Any, version: tuple[int, int], limits: Limits = DEFAULT_LIMITS) -> Header:
+        _require(isinstance(m, dict), "header is not a map")
+        fmt = _get(m, "format", list, "header")
+        _require(len(fmt) == 2 and all(type(v) is int for v in fmt), "header.format must be [major, minor]")
+        _require(tuple(fmt) == version, "header.format disagrees with the preamble's version")
+        image = ImageInfo.from_map(_get(m, "image", dict, "header"), limits)
+        model = ModelInfo.from_map(_get(m, "model", dict, "header"), image.colour_channels)
+        quant = QuantInfo.from_map(_get(m, "quant", dict, "header"))
+        crypto = CryptoInfo.from_map(_get(m, "crypto", dict, "header"), limits)
+        crypto.check_cipher()
+        header = cls(image, model, quant, crypto, parse_sections(m), tuple(fmt))
+        header._check_sections(limits)
+        return header
+
+    def _check_sections(self, limits: Limits) -> None:
+        names = tuple(name for name, _ in self.sections)
+        _require(names == self.expected_section_names(), f"sections must be {list(self.expected_section_names())}")
+        _require(self.section_length("decoder") == self.decoder_bytes(), "decoder section length is inconsistent")
+        _require(self.section_length("latent") == self.latent_bytes(), "latent section length is inconsistent")
+        if self.image.has_alpha:
+            alpha = self.section_length("alpha")
+            _require(alpha >= 1, "alpha section is empty")
+            if alpha > limits.max_alpha_bytes:
+                raise LimitExceededError(f"alpha section of {alpha} bytes exceeds the limit")
+
+
+def parse_sections(m: Any) -> tuple[tuple[str, int], ...]:
+    """The ``sections`` array as (name, length) pairs; only its structure is checked here.
+
+    Readers need the payload length before anything else (to tell a truncated file from a forged one), so
+    this is separate from the rest of the header's validation.
+    """
+    raw_sections = _get(m, "sections", list, "header")
+    sections = []
+    for entry in raw_sections:
+        _require(
+            type(entry) is list and len(entry) == 2 and type(entry[0]) is str and type(entry[1]) is int,
+            "header.sections entries must be [name, length]",
+        )
+        _require(entry[1] >= 0, "section length is negative")
+        sections.append((entry[0], entry[1]))
+    return tuple(sections)
+
+
+def pack_header(header: Header) -> bytes:
+    """Serialise with msgpack (str keys, bin for bytes); the key order of ``to_map`` is the spec's order."""
+    return msgpack.packb(header.to_map(), use_bin_type=True)
+
+
+def unpack_header_map(data: bytes) -> dict[str, Any]:
+    """Decode the header bytes into a map, rejecting anything msgpack or its size rules refuse."""
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=len(data),
+            max_bin_len=len(data),
+            max_array_len=len(data),
+            max_map_len=len(data),
+            max_ext_len=0,
+        )
+    except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, RecursionError) as exc:
+        raise FormatError(f"header is not valid msgpack ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise FormatError("invalid header: header is not a map")
+    return value

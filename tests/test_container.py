@@ -1,0 +1,184 @@
+"""Header schema and container framing, without any training or decoding."""
+
+import msgpack
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saecodec.errors import (
+    FormatError,
+    LimitExceededError,
+    SaecError,
+    TruncatedError,
+    UnsupportedFeatureError,
+    UnsupportedVersionError,
+)
+from saecodec.format.container import MAGIC, TAG_BYTES, assemble, read_envelope
+from saecodec.format.header import (
+    MODES,
+    CryptoInfo,
+    Header,
+    ImageInfo,
+    KdfParams,
+    ModelInfo,
+    QuantInfo,
+    pack_header,
+)
+from saecodec.limits import Limits
+
+
+def make_header(height=10, width=13, mode="RGB", level=1, weights="f32le", cipher="chacha20", kdf=None, models=1):
+    image = ImageInfo(height, width, mode)
+    model = ModelInfo((64, 16, 4), level, 8, models)
+    probe = Header(image, model, QuantInfo("u8", weights), CryptoInfo(cipher, kdf or KdfParams(), bytes(32)), ())
+    sections = [("decoder", probe.decoder_bytes()), ("latent", probe.latent_bytes())]
+    if image.has_alpha:
+        sections.append(("alpha", 7))
+    return Header(image, model, QuantInfo("u8", weights), probe.crypto, tuple(sections))
+
+
+def frame(header: Header, payload: bytes | None = None) -> bytes:
+    payload = bytes(header.payload_length) if payload is None else payload
+    return assemble(pack_header(header), payload, header.version) + bytes(TAG_BYTES)
+
+
+headers = st.builds(
+    make_header,
+    height=st.integers(1, 3000),
+    width=st.integers(1, 3000),
+    mode=st.sampled_from(sorted(MODES)),
+    level=st.sampled_from([1, 2]),
+    weights=st.sampled_from(["f32le", "f16le"]),
+    cipher=st.sampled_from(["chacha20", "logistic"]),
+    kdf=st.one_of(
+        st.just(KdfParams()),
+        st.builds(KdfParams, st.just("scrypt"), st.binary(min_size=16, max_size=16), st.integers(1, 18),
+                  st.integers(1, 8), st.just(1)),
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(headers)
+def test_header_round_trips_through_the_container(header):
+    envelope = read_envelope(frame(header))
+    assert envelope.header() == header
+    assert pack_header(envelope.header()) == pack_header(header)
+
+
+def test_header_key_order_is_the_spec_order():
+    mapping = msgpack.unpackb(pack_header(make_header()), raw=False)
+    assert list(mapping) == ["format", "image", "model", "quant", "crypto", "sections"]
+
+
+def test_section_lengths_follow_the_spec():
+    header = make_header(height=17, width=9, mode="RGB", level=2)
+    assert header.blocks_high == 3 and header.blocks_wide == 2
+    assert header.latent_bytes() == 3 * 3 * 2 * 4
+    assert header.decoder_bytes() == (16 * 4 + 16 + 64 * 16 + 64) * 4
+    assert make_header(level=1, weights="f16le").decoder_bytes() == (64 * 16 + 64) * 2
+
+
+def test_every_truncation_is_a_clean_truncation_error():
+    data = frame(make_header(mode="RGBA"))
+    for length in range(len(data)):
+        with pytest.raises(TruncatedError):
+            read_envelope(data[:length]).header()
+
+
+def test_trailing_bytes_are_rejected():
+    with pytest.raises(FormatError, match="unexpected bytes"):
+        read_envelope(frame(make_header()) + b"\0").header()
+
+
+def test_bad_magic():
+    data = bytearray(frame(make_header()))
+    data[1] ^= 1
+    with pytest.raises(FormatError, match="not a .saec file"):
+        read_envelope(bytes(data))
+
+
+def test_unknown_major_version():
+    data = bytearray(frame(make_header()))
+    data[8] = 2
+    with pytest.raises(UnsupportedVersionError):
+        read_envelope(bytes(data))
+
+
+def test_oversized_header_is_refused_before_reading_it():
+    data = MAGIC + bytes([1, 0]) + (1 << 31).to_bytes(4, "big")
+    with pytest.raises(LimitExceededError):
+        read_envelope(data)
+    with pytest.raises(LimitExceededError):
+        read_envelope(frame(make_header()), Limits(max_header_bytes=16))
+
+
+def rewrite(header: Header, path: tuple, value) -> bytes:
+    mapping = header.to_map()
+    target = mapping
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    raw = msgpack.packb(mapping, use_bin_type=True)
+    return assemble(raw, bytes(header.payload_length), header.version) + bytes(TAG_BYTES)
+
+
+@pytest.mark.parametrize(
+    "path, value, error",
+    [
+        (("crypto", "cipher"), "rc4", UnsupportedFeatureError),
+        (("crypto", "kdf", "name"), "argon2", UnsupportedFeatureError),
+        (("image", "mode"), "CMYK", UnsupportedFeatureError),
+        (("model", "activation"), "relu", UnsupportedFeatureError),
+        (("quant", "weights"), "f64le", UnsupportedFeatureError),
+        (("image", "height"), 1 << 20, LimitExceededError),
+        (("image", "height"), 0, LimitExceededError),
+        (("image", "height"), True, FormatError),
+        (("image", "channels"), 4, FormatError),
+        (("model", "level"), 3, FormatError),
+        (("model", "layers"), [64, 16, 5000], FormatError),
+        (("model", "models"), 2, FormatError),
+        (("crypto", "nonce"), bytes(8), FormatError),
+        (("format",), [1, 1], FormatError),
+        (("sections",), [["latent", 3], ["decoder", 4]], FormatError),
+        (("image",), KeyError, FormatError),
+    ],
+)
+def test_bad_header_values(path, value, error):
+    with pytest.raises(error):
+        read_envelope(rewrite(make_header(), path, value)).header()
+
+
+def test_unknown_keys_are_ignored():
+    data = rewrite(make_header(), ("image", "comment"), "from a newer minor version")
+    assert read_envelope(data).header() == make_header()
+
+
+@pytest.mark.parametrize(
+    "log2_n, r, p",
+    [(21, 8, 1), (20, 8, 1), (14, 64, 1), (14, 8, 17), (0, 8, 1)],
+)
+def test_hostile_scrypt_parameters_are_refused(log2_n, r, p):
+    kdf = KdfParams("scrypt", bytes(16), log2_n, r, p)
+    with pytest.raises(LimitExceededError):
+        read_envelope(frame(make_header(kdf=kdf))).header()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_random_bytes_give_a_saec_error(data):
+    with pytest.raises(SaecError):
+        read_envelope(data).header()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_random_headers_give_a_saec_error_or_a_valid_header(raw):
+    data = MAGIC + bytes([1, 0]) + len(raw).to_bytes(4, "big") + raw + bytes(TAG_BYTES)
+    try:
+        read_envelope(data).header()
+    except SaecError:
+        pass
