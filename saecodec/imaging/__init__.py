@@ -1,0 +1,1 @@
+"""Image input/output and the block view the auto-encoder works on."""
