@@ -1,0 +1,1 @@
+"""The stacked auto-encoder: training (``sae``) and the small reference decoder files are decoded with (``decode``)."""
