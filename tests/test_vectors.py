@@ -1,0 +1,111 @@
+"""The spec's test vectors (spec/vectors/) and the golden files (tests/golden/): every one, every run.
+
+Golden files are never rewritten: a failure here means a change broke files that users already have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import saecodec
+import saecodec.errors as errors
+from saecodec.crypto.keys import derive_master_key
+from saecodec.crypto.keystreams import keystream, logistic_lane_seeds
+from saecodec.crypto.subkeys import derive_file_keys
+from saecodec.format.header import KdfParams
+
+ROOT = Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "spec" / "vectors"
+GOLDEN = ROOT / "tests" / "golden"
+
+KEYSTREAMS = json.loads((VECTORS / "keystreams.json").read_text())
+FILES = json.loads((VECTORS / "files.json").read_text())["vectors"]
+GOLDEN_MANIFESTS = sorted(GOLDEN.glob("v*/manifest.json"))
+
+
+def vector_key(entry: dict):
+    if "password" in entry:
+        return saecodec.key_from_password(entry["password"])
+    return saecodec.SecretKey(bytes.fromhex(entry["key"]))
+
+
+@pytest.mark.parametrize("case", KEYSTREAMS["file_keys"], ids=lambda c: c["nonce"][:8])
+def test_file_key_vectors(case):
+    keys = derive_file_keys(bytes.fromhex(case["master_key"]), bytes.fromhex(case["nonce"]))
+    assert keys.encryption.hex() == case["encryption_key"]
+    assert keys.authentication.hex() == case["authentication_key"]
+
+
+@pytest.mark.parametrize("case", KEYSTREAMS["scrypt"], ids=lambda c: c["salt"][:8])
+def test_scrypt_vectors(case):
+    kdf = KdfParams("scrypt", bytes.fromhex(case["salt"]), case["log2_n"], case["r"], case["p"])
+    assert derive_master_key(saecodec.key_from_password(case["password"]), kdf).hex() == case["master_key"]
+
+
+@pytest.mark.parametrize("case", KEYSTREAMS["keystreams"], ids=lambda c: f"{c['suite']}-{c['encryption_key'][:8]}")
+def test_keystream_vectors(case):
+    stream = keystream(case["suite"], bytes.fromhex(case["encryption_key"]), case["prefix_length"]).tobytes()
+    assert stream[:256].hex() == case["first_bytes"]
+    assert hashlib.sha256(stream).hexdigest() == case["prefix_sha256"]
+
+
+@pytest.mark.parametrize("case", KEYSTREAMS["logistic_seeds"], ids=lambda c: f"chunk{c['chunk']}")
+def test_logistic_seed_vectors(case):
+    x0, r = logistic_lane_seeds(bytes.fromhex(case["encryption_key"]), case["chunk"])
+    assert [struct.pack(">d", v).hex() for v in x0] == case["x0_binary64"]
+    assert [struct.pack(">d", v).hex() for v in r] == case["r_binary64"]
+
+
+@pytest.mark.parametrize("entry", FILES, ids=lambda e: e["name"])
+def test_file_vectors(entry):
+    data = (VECTORS / entry["file"]).read_bytes()
+    key = vector_key(entry)
+    expect = entry["expect"]
+    if "error" in expect:
+        error = getattr(errors, expect["error"])
+        with pytest.raises(error) as caught:
+            saecodec.decode(data, key)
+        assert type(caught.value) is error, f"expected exactly {expect['error']}, got {type(caught.value).__name__}"
+    else:
+        pixels = saecodec.decode(data, key)
+        assert list(pixels.shape) == expect["shape"]
+        assert hashlib.sha256(pixels.tobytes()).hexdigest() == expect["pixels_sha256"]
+
+
+def test_every_failure_kind_has_a_vector():
+    kinds = {e["expect"]["error"] for e in FILES if "error" in e["expect"]}
+    assert kinds >= {
+        "AuthenticationError",
+        "TruncatedError",
+        "FormatError",
+        "UnsupportedVersionError",
+        "UnsupportedFeatureError",
+        "LimitExceededError",
+    }
+
+
+def golden_cases():
+    for manifest in GOLDEN_MANIFESTS:
+        data = json.loads(manifest.read_text())
+        for entry in data["files"]:
+            yield pytest.param(manifest.parent, data["key"], entry, id=f"{manifest.parent.name}/{entry['name']}")
+
+
+def test_golden_files_exist():
+    assert GOLDEN_MANIFESTS, "no golden files: tests/golden/v*/manifest.json"
+
+
+@pytest.mark.parametrize("folder, key_hex, entry", list(golden_cases()))
+def test_golden_files_decode_to_the_same_pixels(folder, key_hex, entry):
+    key = saecodec.SecretKey(bytes.fromhex(key_hex))
+    pixels = saecodec.decode((folder / entry["file"]).read_bytes(), key)
+    expected = np.asarray(Image.open(folder / entry["expected"]))
+    assert pixels.shape == expected.shape
+    assert np.array_equal(pixels, expected)
