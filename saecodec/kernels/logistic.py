@@ -10,6 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import parallel_section
+
 __all__ = ["LANES", "BURN_IN", "STEPS_PER_CHUNK", "BYTES_PER_STEP", "BYTES_PER_CHUNK", "logistic_fill"]
 
 LANES = 16
@@ -21,7 +23,8 @@ _SCALE = 281474976710656.0  # 2**48
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_chunk(x0: np.ndarray, r: np.ndarray, out: np.ndarray, start: int, steps: int) -> None:
+def _fill_chunk(x0: np.ndarray, r: np.ndarray, words: np.ndarray, start: int, steps: int) -> None:
+    """One chunk: burn in every lane, then emit floor(x * 2**48) mod 2**32 per lane per step."""
     x = x0.copy()
     for _ in range(BURN_IN):
         for lane in range(LANES):
@@ -31,25 +34,39 @@ def _fill_chunk(x0: np.ndarray, r: np.ndarray, out: np.ndarray, start: int, step
         for lane in range(LANES):
             xl = (r[lane] * x[lane]) * (1.0 - x[lane])
             x[lane] = xl
-            v = np.int64(xl * _SCALE)
-            out[pos] = v & 0xFF
-            out[pos + 1] = (v >> 8) & 0xFF
-            out[pos + 2] = (v >> 16) & 0xFF
-            out[pos + 3] = (v >> 24) & 0xFF
-            pos += 4
+            words[pos + lane] = np.uint32(np.int64(xl * _SCALE) & 0xFFFFFFFF)
+        pos += LANES
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
+def _fill_parallel(x0: np.ndarray, r: np.ndarray, steps_total: int) -> np.ndarray:
+    words = np.empty(steps_total * LANES, dtype=np.uint32)
+    for c in numba.prange(x0.shape[0]):
+        first = c * STEPS_PER_CHUNK
+        _fill_chunk(x0[c], r[c], words, first * LANES, min(STEPS_PER_CHUNK, steps_total - first))
+    return words
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_serial(x0: np.ndarray, r: np.ndarray, steps_total: int) -> np.ndarray:
+    words = np.empty(steps_total * LANES, dtype=np.uint32)
+    for c in range(x0.shape[0]):
+        first = c * STEPS_PER_CHUNK
+        _fill_chunk(x0[c], r[c], words, first * LANES, min(STEPS_PER_CHUNK, steps_total - first))
+    return words
+
+
 def logistic_fill(x0: np.ndarray, r: np.ndarray, length: int) -> np.ndarray:
     """Keystream of ``length`` bytes; ``x0``/``r`` are (chunks, LANES) float64 lane seeds, one row per chunk.
 
-    Chunks are independent, so they run in parallel without changing a single output byte.
+    Chunks are independent, so they run in parallel without changing a single output byte. Words are
+    computed natively and emitted little-endian, as the spec says, whatever the host's byte order.
     """
-    chunks = x0.shape[0]
     steps_total = (length + BYTES_PER_STEP - 1) // BYTES_PER_STEP
-    out = np.empty(steps_total * BYTES_PER_STEP, dtype=np.uint8)
-    for c in numba.prange(chunks):
-        first = c * STEPS_PER_CHUNK
-        steps = min(STEPS_PER_CHUNK, steps_total - first)
-        _fill_chunk(x0[c], r[c], out, first * BYTES_PER_STEP, steps)
-    return out[:length]
+    if x0.shape[0] == 1:  # one chunk: no thread-pool round trip
+        words = _fill_serial(x0, r, steps_total)
+    else:
+        with parallel_section():
+            words = _fill_parallel(x0, r, steps_total)
+    words = words.astype("<u4", copy=False)
+    return words.view(np.uint8)[:length]
