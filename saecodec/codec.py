@@ -159,7 +159,8 @@ def encode(
             if progress is not None:
                 progress((index + fraction) / len(groups))
 
-        model = train_sae(samples, PAPER_LAYERS, level=plan.level, config=config, progress=report)
+        # One model serves both levels (the paper's premise): train for both, store the chosen level.
+        model = train_sae(samples, PAPER_LAYERS, level=None, config=config, progress=report)
         codes.append(_quantise(model.encode(samples, plan.level)))
         decoders.append(model.decoder_for_level(plan.level))
     latent = np.concatenate(codes).tobytes()

@@ -1,13 +1,20 @@
-"""Numba kernels for the sigmoid stacked auto-encoder: forward, backward and the Adam update.
+"""Numba kernels for the sigmoid stacked auto-encoder.
+
+* back-propagation: :func:`batch_grad` (forward + backward of every level's reconstruction) and
+  :func:`adam_epoch` (a pass of minibatch Adam);
+* inference: :func:`forward_codes` (encoder), :func:`decode_codes` (decoder);
+* Gauss-Newton helpers: :func:`fit_sigmoid_layer` (exact fit of one sigmoid layer, unit by unit) and
+  :func:`refine_codes` (per-block optimisation of the codes against a fixed decoder);
+* small deterministic linear algebra: :func:`gram`, :func:`linear`, :func:`sigmoid_layer`.
 
 Parameters live in one flat float64 vector ``theta`` (layout from :func:`param_layout`): encoder layers
-first, then decoder layers, so a decoder-only optimisation is a contiguous tail slice. Matrices are stored
-as ``W`` with shape (out, in), the same orientation the file format and the reference decoder use.
+first, then decoder layers. Matrices are stored as ``W`` with shape (out, in), the orientation the file
+format and the reference decoder use.
 
-Determinism: gradients are computed per fixed-size chunk of samples (``CHUNK``), each chunk into its own
-row, and the rows are summed in chunk order afterwards. The result therefore depends only on the data,
-never on how many threads ran the chunks. Inner loops are written as "axpy" updates over an independent
-index, so LLVM can vectorise them without reassociating sums (no fastmath anywhere).
+Determinism: every reduction over samples is computed per fixed-size chunk of samples (``CHUNK``), each
+chunk into its own slot, and the slots are summed in chunk order; per-sample and per-unit work is
+independent. Results therefore never depend on the number of threads. Inner loops are written as "axpy"
+updates over an independent index, so LLVM can vectorise them without reassociating sums (no fastmath).
 """
 
 from __future__ import annotations
@@ -22,6 +29,11 @@ __all__ = [
     "adam_epoch",
     "forward_codes",
     "decode_codes",
+    "fit_sigmoid_layer",
+    "refine_codes",
+    "gram",
+    "sigmoid_layer",
+    "linear",
 ]
 
 #: Samples per parallel work item. Fixed, so the summation order does not depend on the thread count.
@@ -258,27 +270,27 @@ def batch_grad(Xin, X, C, coff, idx, frozen, theta, off, layers, lw, grad, losse
 
 
 @njit(cache=True)
-def _adam_step(theta, grad, m, v, t, lr, beta1, beta2, eps, trainable):
-    """One bias-corrected Adam update of the entries of theta where trainable is nonzero."""
+def _adam_step(theta, grad, m, v, t, lr, beta1, beta2, eps, rate):
+    """One bias-corrected Adam update; parameter p moves with learning rate lr * rate[p] (0: frozen)."""
     c1 = 1.0 - beta1**t
     c2 = 1.0 - beta2**t
     step = lr * np.sqrt(c2) / c1
     for p in range(theta.shape[0]):
-        if trainable[p] == 0:
+        if rate[p] == 0.0:
             continue
         gp = grad[p]
         m[p] = beta1 * m[p] + (1.0 - beta1) * gp
         v[p] = beta2 * v[p] + (1.0 - beta2) * gp * gp
-        theta[p] -= step * m[p] / (np.sqrt(v[p]) + eps)
+        theta[p] -= rate[p] * step * m[p] / (np.sqrt(v[p]) + eps)
 
 
 @njit(cache=True)
-def adam_epoch(Xin, X, C, coff, perm, batch, frozen, theta, off, layers, lw, m, v, t, lrs, beta1, beta2, eps, trainable, losses):
+def adam_epoch(Xin, X, C, coff, perm, batch, frozen, theta, off, layers, lw, m, v, t, lrs, beta1, beta2, eps, rate, losses):
     """One pass of minibatch Adam over the samples in the order perm; returns the new step count.
 
     lrs[s] is the learning rate of step s (len(perm) // batch steps; the remainder is left out so every
-    step has the same batch size). Only entries with trainable[p] != 0 change. losses gets the mean of the per-step
-    (pre-update) level MSEs, a cheap running estimate of the training loss.
+    step has the same batch size); parameter p uses lrs[s] * rate[p], and rate[p] == 0 freezes it.
+    losses gets the mean of the per-step (pre-update) level MSEs, a cheap running estimate of the loss.
     """
     depth = layers.shape[0] - 1
     nsteps = perm.shape[0] // batch
@@ -289,7 +301,7 @@ def adam_epoch(Xin, X, C, coff, perm, batch, frozen, theta, off, layers, lw, m, 
         idx = perm[s * batch : (s + 1) * batch]
         batch_grad(Xin, X, C, coff, idx, frozen, theta, off, layers, lw, grad, step_losses)
         t += 1
-        _adam_step(theta, grad, m, v, t, lrs[s], beta1, beta2, eps, trainable)
+        _adam_step(theta, grad, m, v, t, lrs[s], beta1, beta2, eps, rate)
         for k in range(depth + 1):
             losses[k] += step_losses[k] / nsteps
     return t
@@ -355,4 +367,326 @@ def decode_codes(codes, theta, off, layers, level):
         lo = c * CHUNK
         hi = min(n, lo + CHUNK)
         out[lo:hi, :] = _decode_chunk(codes, lo, hi, theta, twt, off, layers, level)
+    return out
+
+
+# --------------------------------------------------------------------------- Gauss-Newton helpers
+
+
+@njit(cache=True)
+def _cholesky_solve(a, g, out):
+    """Solve a x = g for a small symmetric positive definite a (overwritten by its Cholesky factor).
+
+    Returns False if a is not numerically positive definite.
+    """
+    n = a.shape[0]
+    for j in range(n):
+        s = a[j, j]
+        for k in range(j):
+            s -= a[j, k] * a[j, k]
+        if s <= 0.0:
+            return False
+        d = np.sqrt(s)
+        a[j, j] = d
+        for i in range(j + 1, n):
+            s = a[i, j]
+            for k in range(j):
+                s -= a[i, k] * a[j, k]
+            a[i, j] = s / d
+    for i in range(n):
+        s = g[i]
+        for k in range(i):
+            s -= a[i, k] * out[k]
+        out[i] = s / a[i, i]
+    for i in range(n - 1, -1, -1):
+        s = out[i]
+        for k in range(i + 1, n):
+            s -= a[k, i] * out[k]
+        out[i] = s / a[i, i]
+    return True
+
+
+@njit(cache=True)
+def _unit_sse(H, y, sw, w, b):
+    """Weighted SSE of one sigmoid output unit sigmoid(H w + b) against targets y."""
+    n, k = H.shape
+    sse = 0.0
+    for r in range(n):
+        z = b
+        for i in range(k):
+            z += H[r, i] * w[i]
+        e = 1.0 / (1.0 + np.exp(-z)) - y[r]
+        sse += sw[r] * e * e
+    return sse
+
+
+@njit(cache=True, parallel=True)
+def fit_sigmoid_layer(H, Y, sw, W, b, iters, lam0):
+    """Levenberg-Marquardt fit of a sigmoid layer Y ~ sigmoid(H W^T + b), in place, unit by unit.
+
+    Each output unit is an independent 1+k parameter problem (a GLM), solved exactly by a few damped
+    Gauss-Newton steps; sw are per-sample weights. Units run in parallel; each unit's sums are serial, so
+    the result does not depend on the thread count. Returns the weighted SSE per unit.
+    """
+    n, k = H.shape
+    nout = W.shape[0]
+    out_sse = np.empty(nout)
+    for o in prange(nout):
+        w = W[o].copy()
+        bo = b[o]
+        y = Y[:, o].copy()
+        sse = _unit_sse(H, y, sw, w, bo)
+        lam = lam0
+        a = np.empty((k + 1, k + 1))
+        g = np.empty(k + 1)
+        hv = np.empty(k + 1)
+        step = np.empty(k + 1)
+        wt = np.empty(k)
+        for it in range(iters):
+            a[:, :] = 0.0
+            g[:] = 0.0
+            hv[k] = 1.0
+            for r in range(n):
+                z = bo
+                for i in range(k):
+                    hv[i] = H[r, i]
+                    z += H[r, i] * w[i]
+                s = 1.0 / (1.0 + np.exp(-z))
+                d = s * (1.0 - s)
+                dd = sw[r] * d * d
+                gr = sw[r] * d * (y[r] - s)
+                for p in range(k + 1):
+                    c = dd * hv[p]
+                    g[p] += gr * hv[p]
+                    for q in range(k + 1):  # the full square: fixed-length, vectorisable
+                        a[p, q] += c * hv[q]
+            accepted = False
+            for attempt in range(8):
+                m = a.copy()
+                for p in range(k + 1):
+                    m[p, p] += lam * (a[p, p] + 1e-12)
+                if _cholesky_solve(m, g, step):
+                    for i in range(k):
+                        wt[i] = w[i] + step[i]
+                    bt = bo + step[k]
+                    st = _unit_sse(H, y, sw, wt, bt)
+                    if st < sse:
+                        w[:] = wt
+                        bo = bt
+                        sse = st
+                        lam = max(lam * 0.3, 1e-9)
+                        accepted = True
+                        break
+                lam *= 10.0
+            if not accepted:
+                break
+        W[o, :] = w
+        b[o] = bo
+        out_sse[o] = sse
+    return out_sse
+
+
+# --------------------------------------------------------------------------- per-block code search
+
+
+@njit(cache=True)
+def _path_sse(h, x, tw, twt, off, layers, level, acts):
+    """Decode one code h through the level's decoder layers into acts; return the SSE against x."""
+    depth = layers.shape[0] - 1
+    for i in range(layers[level]):
+        acts[0, i] = h[i]
+    for s in range(level):
+        j = level - 1 - s
+        nout, nin = layers[j], layers[j + 1]
+        wt = _mat(twt, off[depth + j, 0], nin, nout)
+        bo = off[depth + j, 1]
+        for o in range(nout):
+            acts[s + 1, o] = tw[bo + o]
+        for i in range(nin):
+            ai = acts[s, i]
+            for o in range(nout):
+                acts[s + 1, o] += ai * wt[i, o]
+        for o in range(nout):
+            acts[s + 1, o] = 1.0 / (1.0 + np.exp(-acts[s + 1, o]))
+    sse = 0.0
+    for o in range(layers[0]):
+        e = acts[level, o] - x[o]
+        sse += e * e
+    return sse
+
+
+@njit(cache=True)
+def _path_jacobian(tw, off, layers, level, acts, jac, tmp):
+    """d(output)/d(code) of the decoder path at the activations in acts, into jac (layers[0], m)."""
+    depth = layers.shape[0] - 1
+    m = layers[level]
+    cur = tmp
+    for s in range(level):
+        j = level - 1 - s
+        nout, nin = layers[j], layers[j + 1]
+        w = _mat(tw, off[depth + j, 0], nout, nin)
+        nxt = jac if s == level - 1 else np.empty((nout, m))
+        for o in range(nout):
+            a = acts[s + 1, o]
+            d = a * (1.0 - a)
+            if s == 0:
+                for c in range(m):
+                    nxt[o, c] = d * w[o, c]
+            else:
+                for c in range(m):
+                    nxt[o, c] = 0.0
+                for i in range(nin):
+                    wi = d * w[o, i]
+                    for c in range(m):
+                        nxt[o, c] += wi * cur[i, c]
+        cur = nxt
+
+
+@njit(cache=True)
+def _refine_one(x, h, tw, twt, off, layers, level, steps, lam0, acts, jac, tmp, a, g, step, ht):
+    """Damped Gauss-Newton on one block's code h (in place, kept in [0, 1]); returns the final SSE."""
+    m = layers[level]
+    d0 = layers[0]
+    sse = _path_sse(h, x, tw, twt, off, layers, level, acts)
+    lam = lam0
+    for it in range(steps):
+        # acts always hold the activations of the current h here: of the first evaluation or of the
+        # last accepted trial (a failed iteration ends the loop).
+        _path_jacobian(tw, off, layers, level, acts, jac, tmp)
+        a[:, :] = 0.0
+        g[:] = 0.0
+        for o in range(d0):
+            r = x[o] - acts[level, o]
+            for p in range(m):
+                jp = jac[o, p]
+                g[p] += jp * r
+                for q in range(p + 1):
+                    a[p, q] += jp * jac[o, q]
+        for p in range(m):
+            for q in range(p):
+                a[q, p] = a[p, q]
+        improved = False
+        for attempt in range(4):
+            mm = a.copy()
+            for p in range(m):
+                mm[p, p] += lam * (a[p, p] + 1e-9)
+            if _cholesky_solve(mm, g, step):
+                for p in range(m):
+                    ht[p] = min(1.0, max(0.0, h[p] + step[p]))
+                st = _path_sse(ht, x, tw, twt, off, layers, level, acts)
+                if st < sse:
+                    h[:] = ht
+                    sse = st
+                    lam = max(lam * 0.3, 1e-6)
+                    improved = True
+                    break
+            lam *= 10.0
+        if not improved:
+            break
+    return sse
+
+
+@njit(cache=True, parallel=True)
+def refine_codes(X, codes, theta, off, layers, level, steps, lam0):
+    """Improve every block's level code for the current decoder (encoder-side only: the decoder is fixed).
+
+    Up to `steps` damped Gauss-Newton iterations per block, codes kept in [0, 1]. Blocks are independent,
+    so the result does not depend on the thread count. Returns (codes, per-block SSE).
+    """
+    n = X.shape[0]
+    depth = layers.shape[0] - 1
+    m = layers[level]
+    width = 0
+    for l in range(depth + 1):
+        width = max(width, layers[l])
+    twt = _transposed(theta, off, layers)
+    out = codes.copy()
+    sse = np.empty(n)
+    nch = (n + CHUNK - 1) // CHUNK
+    for c in prange(nch):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        acts = np.empty((level + 1, width))
+        jac = np.empty((layers[0], m))
+        tmp = np.empty((width, m))
+        a = np.empty((m, m))
+        g = np.empty(m)
+        step = np.empty(m)
+        ht = np.empty(m)
+        x = np.empty(layers[0])
+        h = np.empty(m)
+        for r in range(lo, hi):
+            for i in range(layers[0]):
+                x[i] = X[r, i]
+            for i in range(m):
+                h[i] = out[r, i]
+            e = _refine_one(x, h, theta, twt, off, layers, level, steps, lam0, acts, jac, tmp, a, g, step, ht)
+            for i in range(m):
+                out[r, i] = h[i]
+            sse[r] = e
+    return out, sse
+
+
+# --------------------------------------------------------------------------- small deterministic linear algebra
+
+
+@njit(cache=True, parallel=True)
+def gram(A, B):
+    """A^T B in float64, summed over fixed chunks of rows in a fixed order (thread-count independent)."""
+    n, p = A.shape
+    q = B.shape[1]
+    nch = (n + CHUNK - 1) // CHUNK
+    parts = np.zeros((nch, p, q))
+    for c in prange(nch):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        acc = parts[c]
+        for r in range(lo, hi):
+            for i in range(p):
+                ai = A[r, i]
+                for j in range(q):
+                    acc[i, j] += ai * B[r, j]
+    out = np.zeros((p, q))
+    for c in range(nch):
+        out += parts[c]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def sigmoid_layer(A, W, b):
+    """sigmoid(A W^T + b) in float64, row chunks in parallel (no reductions across rows)."""
+    n = A.shape[0]
+    nout = W.shape[0]
+    wt = np.ascontiguousarray(W.T)
+    out = np.empty((n, nout))
+    nch = (n + CHUNK - 1) // CHUNK
+    for c in prange(nch):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        _dense_sigmoid(A[lo:hi], wt, b, out[lo:hi])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def linear(A, W, b):
+    """A W^T + b in float64, row chunks in parallel.
+
+    Used instead of numpy's matmul on the training path: a multi-threaded BLAS call leaves its worker
+    threads spinning, and on a small machine they steal the cores the Numba kernels run on.
+    """
+    n, nin = A.shape
+    nout = W.shape[0]
+    wt = np.ascontiguousarray(W.T)
+    out = np.empty((n, nout))
+    nch = (n + CHUNK - 1) // CHUNK
+    for c in prange(nch):
+        lo = c * CHUNK
+        hi = min(n, lo + CHUNK)
+        for r in range(lo, hi):
+            for o in range(nout):
+                out[r, o] = b[o]
+            for i in range(nin):
+                ai = A[r, i]
+                for o in range(nout):
+                    out[r, o] += ai * wt[i, o]
     return out
