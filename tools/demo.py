@@ -17,16 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_IMAGE = ROOT.parent / "shared" / "images" / "paper" / "peppers.png"
 
 
-def synthetic_photo(path: Path) -> None:
-    """A smooth, textured 256x256 RGB stand-in when no photograph is at hand."""
+def synthetic_photo(path: Path, size: int = 256) -> None:
+    """A smooth, textured RGB stand-in when no photograph is at hand."""
     rng = np.random.default_rng(7)
-    y, x = np.mgrid[0:256, 0:256] / 256.0
+    y, x = np.mgrid[0:size, 0:size] / size
     planes = [
         128 + 90 * np.sin(6 * x + 2 * y) * np.cos(3 * y),
         128 + 80 * np.cos(5 * x * y + 1),
         100 + 100 * x * (1 - y),
     ]
-    image = np.stack(planes, axis=2) + rng.normal(0, 4, (256, 256, 3))
+    image = np.stack(planes, axis=2) + rng.normal(0, 4, (size, size, 3))
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
 
 
