@@ -1,0 +1,11 @@
+"""Entropy coding of quantised latent grids: an exactly specified adaptive binary range coder.
+
+See spec/drafts/entropy-coder.md. ``encode_grid`` / ``decode_grid`` are pure integer arithmetic (the LZMA
+range coder with context-modelled binarisation), so the bytes are identical on every machine.
+"""
+
+from __future__ import annotations
+
+from .rangecoder import MAX_MAGNITUDE, decode_grid, encode_grid
+
+__all__ = ["MAX_MAGNITUDE", "encode_grid", "decode_grid"]
