@@ -363,7 +363,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if kdf.name == "scrypt":
         kdf_text = f"scrypt (log2 N={kdf.log2_n}, r={kdf.r}, p={kdf.p}): password"
     else:
-        kdf_text = "secret-key: a 256-bit key file"
+        kdf_text = "secret-key (a 256-bit secret key file)"
     lines = [
         f"file:        {args.input}",
         f"format:      .saec v{header.version[0]}.{header.version[1]}",

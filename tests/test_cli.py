@@ -207,7 +207,7 @@ def test_info_without_key(saec_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert code == EXIT_OK and err == ""
     size = saec_path.stat().st_size
     assert f"{WIDTH}x{HEIGHT} RGB" in out
-    assert "4:1" in out and "chacha20" in out and "secret key" in out
+    assert "4:1" in out and "chacha20" in out and "secret-key" in out
     assert f"{size} bytes" in out
     assert f"{8 * size / (WIDTH * HEIGHT):.3f}" in out
 
