@@ -65,13 +65,18 @@ def _tiny_net(seed: int = 0):
     return layers, off, theta, x
 
 
-def _loss_and_grad(x, theta, off, layers, lw, frozen=False, codes=None, coff=None):
-    c = codes if frozen else np.zeros((1, 1))
+def _loss_and_grad(x, theta, off, layers, lw, frozen=False, codes=None, coff=None, dtype=np.float64, wh=None,
+                   mu=None):
+    """Loss and gradient from the training kernel (arithmetic in dtype; wh, mu: whitened encoder input)."""
+    xs = np.ascontiguousarray(x, dtype=dtype)
+    c = np.ascontiguousarray(codes, dtype=dtype) if frozen else np.zeros((1, 1), dtype)
     co = coff if frozen else np.zeros(3, np.int64)
+    wh = np.zeros((0, 0), dtype) if wh is None else np.asarray(wh, dtype)
+    mu = np.zeros(0, dtype) if mu is None else np.asarray(mu, dtype)
     grad = np.empty_like(theta)
     losses = np.empty(3)
     idx = np.arange(x.shape[0], dtype=np.int64)
-    K.batch_grad(x, x, c, co, idx, frozen, theta, off, layers, lw, grad, losses)
+    K.batch_grad(xs, wh, mu, c, co, idx, frozen, theta, off, layers, lw, grad, losses)
     return float(np.dot(lw, losses)), grad
 
 
@@ -109,6 +114,36 @@ def test_backward_with_fixed_codes_matches_finite_differences():
         assert grad[p] == pytest.approx(num, rel=1e-5, abs=1e-9)
 
 
+def test_whitening_folded_into_the_first_layer_is_exact():
+    """Training on x with (wh, mu) is training an encoder fed the whitened wh^T (x - mu): the loss is that
+    network's, and the gradient is its exact derivative."""
+    layers, off, theta, x = _tiny_net(16)
+    rng = np.random.default_rng(17)
+    wh = rng.normal(0, 1, (6, 6))
+    mu = rng.random(6)
+    xin = (x - mu) @ wh
+    def layer(j, nout, nin):
+        return theta[off[j, 0] : off[j, 1]].reshape(nout, nin), theta[off[j, 1] : off[j, 1] + nout]
+
+    enc = [layer(j, layers[j + 1], layers[j]) for j in range(2)]
+    dec = [layer(2 + j, layers[j], layers[j + 1]) for j in range(2)]
+    h1 = sigmoid(xin @ enc[0][0].T + enc[0][1])
+    h2 = sigmoid(h1 @ enc[1][0].T + enc[1][1])
+    mse = [0.0, np.mean((decode_latent(h1, [dec[0]]) - x) ** 2)]
+    mse.append(np.mean((decode_latent(h2, [dec[1], dec[0]]) - x) ** 2))
+    lw = np.array([0.0, 0.6, 1.4])
+    loss, grad = _loss_and_grad(x, theta, off, layers, lw, wh=wh, mu=mu)
+    assert loss == pytest.approx(float(np.dot(lw, mse)), rel=1e-12)
+    eps = 1e-6
+    for p in range(theta.size):
+        tp, tm = theta.copy(), theta.copy()
+        tp[p] += eps
+        tm[p] -= eps
+        num = (_loss_and_grad(x, tp, off, layers, lw, wh=wh, mu=mu)[0]
+               - _loss_and_grad(x, tm, off, layers, lw, wh=wh, mu=mu)[0]) / (2 * eps)
+        assert grad[p] == pytest.approx(num, rel=1e-5, abs=1e-9)
+
+
 def test_adam_epoch_lowers_loss_and_respects_mask():
     layers, off, theta, x = _tiny_net(3)
     lw = np.array([0.0, 1.0, 1.0])
@@ -122,13 +157,105 @@ def test_adam_epoch_lowers_loss_and_respects_mask():
     rng = np.random.default_rng(0)
     for _ in range(20):
         perm = rng.permutation(x.shape[0]).astype(np.int64)
-        t = K.adam_epoch(x, x, np.zeros((1, 1)), np.zeros(3, np.int64), perm, 32, False, theta, off, layers, lw,
-                         m, v, t, np.full(4, 1e-2), 0.9, 0.999, 1e-8, mask, losses)
+        t = K.adam_epoch(x, np.zeros((0, 0)), np.zeros(0), np.zeros((1, 1)), np.zeros(3, np.int64), perm, 32, False,
+                         theta, off, layers, lw, m, v, t, np.full(4, 1e-2), 0.9, 0.999, 1e-8, mask, losses)
     assert t == 20 * 4
     after, _ = _loss_and_grad(x, theta, off, layers, lw)
     assert after < 0.8 * before
     assert np.array_equal(theta[: off[1, 0]], t0[: off[1, 0]])
     assert not np.array_equal(theta[off[1, 0] :], t0[off[1, 0] :])
+
+
+def test_float32_training_gradient_matches_float64():
+    """The float32 kernels (polynomial sigmoid, vectorised sums) compute the float64 gradient to float32
+    precision, on a net whose sizes are not multiples of the 4 x 4 register blocks."""
+    layers, off, theta, x = _tiny_net(9)
+    lw = np.array([0.0, 0.7, 1.3])
+    loss64, g64 = _loss_and_grad(x, theta, off, layers, lw)
+    loss32, g32 = _loss_and_grad(x, theta, off, layers, lw, dtype=np.float32)
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=0, atol=2e-5 * np.abs(g64).max())
+
+
+def test_training_gradient_of_a_wide_layer_stack_matches_numpy():
+    """The 64-16-4 sizes take the register-blocked paths that the tiny net does not."""
+    layers = np.array([64, 16, 4], np.int64)
+    off, size = K.param_layout((64, 16, 4))
+    rng = np.random.default_rng(10)
+    theta = rng.normal(0, 0.3, size)
+    x = rng.random((300, 64))
+    lw = np.array([0.0, 1.0, 2.0])
+    loss, grad = _loss_and_grad(x, theta, off, layers, lw)
+
+    def loss_np(th):
+        enc, dec = [], []
+        for j in range(4):
+            nout, nin = (layers[j + 1], layers[j]) if j < 2 else (layers[j - 2], layers[j - 1])
+            w, b = th[off[j, 0] : off[j, 1]].reshape(nout, nin), th[off[j, 1] : off[j, 1] + nout]
+            (enc if j < 2 else dec).append((w, b))
+        h1 = sigmoid(x @ enc[0][0].T + enc[0][1])
+        h2 = sigmoid(h1 @ enc[1][0].T + enc[1][1])
+        y1 = decode_latent(h1, [dec[0]])
+        y2 = decode_latent(h2, [dec[1], dec[0]])
+        return lw[1] * np.mean((y1 - x) ** 2) + lw[2] * np.mean((y2 - x) ** 2)
+
+    assert loss == pytest.approx(loss_np(theta), rel=1e-12)
+    eps = 1e-6
+    for p in np.random.default_rng(11).choice(size, 40, replace=False):
+        tp, tm = theta.copy(), theta.copy()
+        tp[p] += eps
+        tm[p] -= eps
+        assert grad[p] == pytest.approx((loss_np(tp) - loss_np(tm)) / (2 * eps), rel=1e-5, abs=1e-10)
+
+
+def test_encoder_side_sigmoid_is_accurate():
+    @numba.njit
+    def apply(z):
+        out = np.empty_like(z)
+        for i in range(z.shape[0]):
+            out[i] = K.sigmoid(z[i])
+        return out
+
+    z = np.concatenate([np.linspace(-700, 700, 28001), np.random.default_rng(12).normal(0, 6, 10000)])
+    np.testing.assert_allclose(apply(z), sigmoid(z), rtol=4 * np.finfo(np.float64).eps, atol=0)
+    z32 = z[np.abs(z) < 90].astype(np.float32)
+    np.testing.assert_allclose(apply(z32), sigmoid(z32.astype(np.float64)), rtol=0, atol=1e-7)
+    z32 = z32[np.abs(z32) <= 16]
+    np.testing.assert_allclose(apply(z32), sigmoid(z32.astype(np.float64)), rtol=1e-6, atol=0)
+    for far in (np.array([-1e4, -800.0, 800.0, 1e4]), np.array([-1e4, -100.0, 100.0, 1e4], np.float32)):
+        assert apply(far).tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0], abs=1e-30)
+
+
+def test_run_blocks_covers_every_row_once_whatever_the_thread_count():
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            seen = np.zeros(1000, np.int64)
+
+            def kernel(out, first, last):
+                out[first:last] += 1
+
+            K.run_blocks(kernel, 1000, 64, (seen,))
+            assert np.all(seen == 1)
+
+            def failing(first, last):
+                if first >= 512:
+                    raise RuntimeError("boom")
+
+            with pytest.raises(RuntimeError, match="boom"):
+                K.run_blocks(failing, 1000, 64, ())
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_no_kernel_uses_numba_parallel_regions():
+    """Robustness under CPU contention rests on this: a parallel=True kernel synchronises its threads at
+    every call, and thousands of such calls per encode stall whenever another process holds a core."""
+    for name in dir(K):
+        obj = getattr(K, name)
+        if isinstance(obj, numba.core.registry.CPUDispatcher):
+            assert not obj.targetoptions.get("parallel"), name
 
 
 def test_forward_and_decode_kernels_match_reference():
@@ -158,6 +285,23 @@ def test_fit_sigmoid_layer_recovers_a_layer():
     np.testing.assert_allclose(b, b_true, atol=1e-4)
 
 
+def test_fit_sigmoid_layer_with_stacked_inputs_equals_the_repeated_targets():
+    """Two input sets for the same targets (as the codec fits both levels' decodes) give the same fit as the
+    targets written out twice."""
+    rng = np.random.default_rng(15)
+    h = rng.random((2 * 300, 5))
+    y = sigmoid(h[:300] @ rng.normal(0, 2, (3, 5)).T + 0.3)
+    sw = np.concatenate([np.full(300, 0.7 / 300), np.full(300, 0.3 / 300)])
+    w1, b1 = np.zeros((3, 5)), np.zeros(3)
+    w2, b2 = np.zeros((3, 5)), np.zeros(3)
+    sse1 = K.fit_sigmoid_layer(h, y, sw, w1, b1, 4, 1e-3)
+    sse2 = K.fit_sigmoid_layer(h, np.vstack([y, y]), sw, w2, b2, 4, 1e-3)
+    np.testing.assert_allclose(w1, w2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(sse1, sse2, rtol=1e-9)
+    with pytest.raises(ValueError):
+        K.fit_sigmoid_layer(h[:450], y, sw[:450], w1, b1, 1, 1e-3)
+
+
 def test_refine_codes_finds_the_codes_that_made_the_blocks():
     layers, off, theta, _ = _tiny_net(6)
     rng = np.random.default_rng(7)
@@ -172,6 +316,20 @@ def test_refine_codes_finds_the_codes_that_made_the_blocks():
         np.testing.assert_allclose(sse, np.sum((K.decode_codes(codes, theta, off, layers, level) - x) ** 2, axis=1),
                                    rtol=1e-9, atol=1e-15)
         assert np.median(sse) < 1e-10
+
+
+def test_refined_codes_do_not_depend_on_the_grouping_of_blocks():
+    """Blocks are refined in lock-step groups of K.LANES: a block's result must not depend on its group."""
+    layers, off, theta, _ = _tiny_net(13)
+    rng = np.random.default_rng(14)
+    for level in (1, 2):
+        x = K.decode_codes(rng.uniform(0.05, 0.95, (150, layers[level])), theta, off, layers, level)
+        x = np.clip(x + rng.normal(0, 0.02, x.shape), 0, 1)
+        start = K.forward_codes(x, theta, off, layers, level)
+        codes, sse = K.refine_codes(x, start, theta, off, layers, level, 5, 1e-2)
+        for lo, hi in ((0, 1), (7, 40), (37, 150)):
+            part, psse = K.refine_codes(x[lo:hi], start[lo:hi], theta, off, layers, level, 5, 1e-2)
+            assert np.array_equal(part, codes[lo:hi]) and np.array_equal(psse, sse[lo:hi])
 
 
 def test_gram_and_linear_match_numpy():
