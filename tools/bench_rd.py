@@ -32,10 +32,9 @@ import os
 import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -51,6 +50,7 @@ import saecodec  # noqa: E402
 from saecodec.metrics import psnr, psnr_per_channel  # noqa: E402
 
 import bd  # noqa: E402
+from provenance import git_describe, load_average  # noqa: E402
 
 DEFAULT_IMAGES = ROOT.parent / "shared" / "images" / "paper"
 DEFAULT_OUT = ROOT / "docs" / "rd"
@@ -541,25 +541,10 @@ def plot(points: list[Point], codecs: list[Codec], images: Sequence[str], path: 
 # --------------------------------------------------------------------------- report
 
 
-def git_describe() -> str:
-    """Commit of the code that produced the numbers, flagged when the working tree differs from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + (" (with uncommitted changes)" if dirty else "")
-
-
 def preamble(args: argparse.Namespace, images: Sequence[str], method: str) -> list[str]:
     """Provenance first: which code, when, on what, so numbers from different runs can be told apart."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    try:
-        load = f"{os.getloadavg()[0]:.2f}"
-    except (AttributeError, OSError):
-        load = "unknown"
+    load = load_average()
     return [
         "# Rate-distortion benchmark",
         "",

@@ -31,6 +31,7 @@ import saecodec  # noqa: E402
 from saecodec.crypto.keystreams import keystream  # noqa: E402
 from saecodec.metrics import psnr  # noqa: E402
 from saecodec.model.sae import TrainConfig  # noqa: E402
+from provenance import git_describe, load_average  # noqa: E402
 
 DEFAULT_IMAGE = ROOT.parent / "shared" / "images" / "paper" / "peppers.png"
 
@@ -93,12 +94,7 @@ def main() -> int:
     key = saecodec.generate_key()
     print(f"saecodec speed benchmark: {label} ({width}x{height}), {os.cpu_count()} cores, "
           f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        print(f"commit {commit}, {time.strftime('%Y-%m-%d %H:%M')}")
-    except (OSError, subprocess.CalledProcessError):
-        pass
+    print(f"commit {git_describe()}, {time.strftime('%Y-%m-%d %H:%M')}, load average {load_average()}")
 
     # Fresh-process costs first, while nothing of ours is in this process's caches.
     python = sys.executable

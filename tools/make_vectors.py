@@ -14,7 +14,6 @@ from pathlib import Path
 
 import msgpack
 import numpy as np
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -27,7 +27,6 @@ import datetime
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import zlib
@@ -45,6 +44,7 @@ import saecodec  # noqa: E402
 from saecodec.crypto.keys import derive_master_key  # noqa: E402
 from saecodec.crypto.keystreams import apply_keystream  # noqa: E402
 from saecodec.crypto.subkeys import derive_file_keys  # noqa: E402
+from provenance import git_describe, load_average  # noqa: E402
 from saecodec.format.container import TAG_BYTES, read_envelope  # noqa: E402
 from saecodec.format.header import Header  # noqa: E402
 from saecodec.imaging.io import load_pixels  # noqa: E402
@@ -589,26 +589,6 @@ def save_figures(results: list[ImageResult], out: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def git_describe() -> str:
-    """Commit of the code that produced the numbers, flagged when the working tree differs from it."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + (" (with uncommitted changes)" if dirty else "")
-
-
-def load_average() -> str:
-    """The 1-minute load average, so a reader can tell timings taken on a busy machine from a quiet one."""
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except (AttributeError, OSError):  # not on every platform
-        return "unknown"
 
 
 def report(
