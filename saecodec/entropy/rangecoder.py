@@ -157,6 +157,19 @@ def _class(s: int, w: int) -> int:
     return k
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _unit_class(s: int, w: int, u: int, m1: int, m2: int) -> int:
+    """Neighbourhood class of unit u: the left/above template sums plus units u-1 and u-2 of this block,
+    each of those weighted 2; encoder and decoder must compute it identically, so it lives here once."""
+    if u >= 1:
+        s += 2 * m1
+        w += 2
+    if u >= 2:
+        s += 2 * m2
+        w += 2
+    return _class(s, w)
+
+
 # ----------------------------------------------------------------------------------------------- encoder
 
 
@@ -227,15 +240,7 @@ def _encode_kernel(grid: np.ndarray, blocks_wide: int):
             m1 = np.int64(0)  # |value| of unit u-1 and u-2 of this block
             m2 = np.int64(0)
             for u in range(units):
-                s = ns[u]
-                w = nw[u]
-                if u >= 1:
-                    s += 2 * m1
-                    w += 2
-                if u >= 2:
-                    s += 2 * m2
-                    w += 2
-                k = _class(s, w)
+                k = _unit_class(ns[u], nw[u], u, m1, m2)
                 v = np.int64(grid[p, b, u])
                 m = v if v >= 0 else -v
                 m2 = m1
@@ -341,15 +346,7 @@ def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
             m1 = np.int64(0)
             m2 = np.int64(0)
             for u in range(units):
-                s = ns[u]
-                w = nw[u]
-                if u >= 1:
-                    s += 2 * m1
-                    w += 2
-                if u >= 2:
-                    s += 2 * m2
-                    w += 2
-                k = _class(s, w)
+                k = _unit_class(ns[u], nw[u], u, m1, m2)
                 m2 = m1
                 m1 = 0
                 # zero flag
