@@ -195,13 +195,10 @@ def _authenticate(envelope: Envelope, key: Key, limits: Limits) -> tuple[Header,
     """Verify the tag, then validate the header; returns it with the file's encryption key."""
     _check_key(key)
     envelope.check_length()
-    header_map = envelope.header_map
-    if not isinstance(header_map.get("crypto"), dict):
-        raise FormatError("invalid header: header lacks 'crypto'")
-    crypto = CryptoInfo.from_map(header_map["crypto"], limits)
+    crypto = CryptoInfo.from_header_map(envelope.header_map, limits)
     keys = derive_file_keys(derive_master_key(key, crypto.kdf, limits), crypto.nonce)
     verify_tag(keys.authentication, envelope.authenticated_part, envelope.tag)
-    return envelope.header(limits), keys.encryption
+    return Header.from_map(envelope.header_map, envelope.version, limits), keys.encryption
 
 
 def inspect(data: DataSource, *, limits: Limits = DEFAULT_LIMITS) -> Header:
@@ -232,18 +229,18 @@ def decode(data: DataSource, key: Key, *, limits: Limits = DEFAULT_LIMITS) -> np
     envelope = read_envelope(_read_data(data), limits)
     header, encryption_key = _authenticate(envelope, key, limits)
     plain = apply_keystream(header.crypto.cipher, encryption_key, envelope.payload)
-    offsets, pos = {}, 0
+    sections, pos = {}, 0
     for name, length in header.sections:
-        offsets[name] = plain[pos : pos + length]
+        sections[name] = plain[pos : pos + length]
         pos += length
-    decoders = _parse_decoders(offsets["decoder"], header)
+    decoders = _parse_decoders(sections["decoder"], header)
     info, units = header.image, header.model.latent_units
-    codes = np.frombuffer(offsets["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
+    codes = np.frombuffer(sections["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
     per_channel = header.model.models > 1
     samples = np.concatenate(
         [decode_latent(codes[c] / 255.0, decoders[c if per_channel else 0]) for c in range(info.colour_channels)]
     )
     pixels = merge_blocks(samples, info.height, info.width, info.colour_channels, header.model.block)
     if info.has_alpha:
-        pixels = np.concatenate([pixels, _decode_alpha(offsets["alpha"], info)[:, :, None]], axis=2)
+        pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], info)[:, :, None]], axis=2)
     return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels

@@ -226,6 +226,11 @@ class CryptoInfo:
         _require(len(nonce) == NONCE_BYTES, f"crypto.nonce must be {NONCE_BYTES} bytes")
         return cls(cipher, kdf, nonce)
 
+    @classmethod
+    def from_header_map(cls, m: Any, limits: Limits) -> CryptoInfo:
+        """The crypto fields of a whole header map: all a reader needs before it can check the tag."""
+        return cls.from_map(_get(m, "crypto", dict, "header"), limits)
+
     def check_cipher(self) -> None:
         if self.cipher not in CIPHERS:
             raise UnsupportedFeatureError(f"unsupported cipher suite {self.cipher!r} (known: {', '.join(CIPHERS)})")
@@ -308,7 +313,7 @@ class Header:
         image = ImageInfo.from_map(_get(m, "image", dict, "header"), limits)
         model = ModelInfo.from_map(_get(m, "model", dict, "header"), image.colour_channels)
         quant = QuantInfo.from_map(_get(m, "quant", dict, "header"))
-        crypto = CryptoInfo.from_map(_get(m, "crypto", dict, "header"), limits)
+        crypto = CryptoInfo.from_header_map(m, limits)
         crypto.check_cipher()
         header = cls(image, model, quant, crypto, parse_sections(m), tuple(fmt))
         header._check_sections(limits)

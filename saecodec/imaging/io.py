@@ -22,7 +22,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 __all__ = ["ImageSource", "load_pixels", "to_pil", "CHANNELS_TO_MODE"]
 
 ImageSource = Union[str, "os.PathLike[str]", BinaryIO, Image.Image, np.ndarray]
-CHANNELS_TO_MODE = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+CHANNELS_TO_MODE = {colour + int(alpha): mode for mode, (colour, alpha) in MODES.items()}
 _CONVERSIONS = {"1": "L", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB"}
 
 
