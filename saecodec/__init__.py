@@ -3,14 +3,15 @@
 The public API::
 
     key = saecodec.generate_key()
-    data = saecodec.encode("photo.png", key, level=1)      # bytes of a .saec file
+    data = saecodec.encode("photo.png", key, quality=75)   # bytes of a .saec file (rd profile)
+    paper = saecodec.encode("photo.png", key, level=2)     # the paper's SAE at 16:1
     pixels = saecodec.decode(data, key)                    # numpy uint8 array
     header = saecodec.inspect(data)                        # no key needed
 
 Every error raised on purpose is a ``saecodec.SaecError``.
 """
 
-from .codec import decode, encode, inspect, verify
+from .codec import EncodeResult, decode, encode, encode_with_stats, inspect, verify
 from .crypto.keys import Password, SecretKey, generate_key, key_from_password, load_key, save_key
 from .errors import (
     AuthenticationError,
@@ -31,6 +32,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "encode",
+    "encode_with_stats",
+    "EncodeResult",
     "decode",
     "inspect",
     "verify",

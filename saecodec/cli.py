@@ -3,8 +3,9 @@
 Subcommands::
 
     saec keygen -o KEYFILE [--force]
-    saec encode IN -o OUT.saec (--key-file KEYFILE | --password) [--level 1|2] [--cipher chacha20|logistic]
-                               [--seed N] [--force] [--quiet]
+    saec encode IN -o OUT.saec (--key-file KEYFILE | --password) [--cipher chacha20|logistic] [--force] [--quiet]
+                               [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma 444|420]
+                               [--profile paper] [--level 1|2] [--seed N]
     saec decode IN.saec -o OUT.png (--key-file KEYFILE | --password) [--force]
     saec info IN.saec [--json]
     saec verify IN.saec (--key-file KEYFILE | --password)
@@ -40,10 +41,11 @@ import tempfile
 from typing import Any, Callable, NoReturn, Sequence
 
 from . import __version__
-from .codec import decode, encode, inspect, verify
+from .codec import DEFAULT_PROFILE, PROFILES, EncodeResult, decode, encode_with_stats, inspect, verify
 from .crypto.keys import Key, Password, generate_key, load_key
 from .errors import AuthenticationError, KeyFileError, SaecError
-from .format.header import CIPHERS, Header
+from .format.header import CIPHERS, RD_CHROMA, Header, ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
+from .profiles.rd import DEFAULT_QUALITY
 from .limits import DEFAULT_LIMITS
 
 __all__ = ["main", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_IO", "EXIT_INVALID", "EXIT_AUTH", "EXIT_KEY"]
@@ -312,15 +314,55 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     except BaseException:
         handle.close()
         raise
+    options = _profile_options(args)
     bar = _ProgressBar(sys.stderr, "encoding") if not args.quiet and _isatty(sys.stderr) else None
     try:
         with handle:
-            data = encode(handle, key, level=args.level, cipher=args.cipher, seed=args.seed, progress=bar)
+            result = encode_with_stats(handle, key, cipher=args.cipher, progress=bar, **options)
     finally:
         if bar is not None:
             bar.finish()
-    write_atomic(args.output, data, force=args.force)
+    write_atomic(args.output, result.data, force=args.force)
+    if not args.quiet:  # on stderr, like the progress bar: stdout stays free for machine-readable output
+        print(_encode_report(args, result), file=sys.stderr)
     return EXIT_OK
+
+
+def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Encoder options from the command line; options of the other profile are a usage error."""
+    rd_given = [flag for flag, value in (("--quality", args.quality), ("--target-bpp", args.target_bpp),
+                                         ("--target-psnr", args.target_psnr), ("--chroma", args.chroma))
+                if value is not None]
+    paper_given = [flag for flag, value in (("--level", args.level), ("--seed", args.seed)) if value is not None]
+    profile = args.profile or ("paper" if paper_given else DEFAULT_PROFILE)
+    wrong = paper_given if profile == "rd" else rd_given
+    if wrong:
+        chosen = f"--profile {profile}" if args.profile else f"the {profile} profile (chosen by {', '.join(paper_given)})"
+        raise CliError(EXIT_USAGE, f"{', '.join(wrong)} cannot be used with {chosen}")
+    if profile == "paper":
+        return {"profile": "paper", "level": args.level or 1, "seed": args.seed or 0}
+    return {"profile": "rd", "quality": args.quality, "target_bpp": args.target_bpp,
+            "target_psnr": args.target_psnr, "chroma": args.chroma}
+
+
+def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
+    """One line: what was written and what it achieved (the PSNR of exactly what decode returns)."""
+    header = result.header
+    if result.profile == "rd":
+        assert isinstance(header.quant, RdQuantInfo) and isinstance(header.model, RdModelInfo)
+        setting = f"step {header.quant.step(0):g}, chroma {header.model.chroma}"
+        if args.target_bpp is not None:
+            setting = f"target {args.target_bpp:g} bpp, " + setting
+        elif args.target_psnr is not None:
+            setting = f"target {args.target_psnr:g} dB, " + setting
+        else:
+            setting = f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}, " + setting
+    else:
+        assert isinstance(header.model, ModelInfo)
+        setting = f"level {header.model.level}"
+    quality = "lossless" if result.psnr == float("inf") else f"PSNR {result.psnr:.2f} dB"
+    return (f"{_display(args.output)}: {result.file_bytes} bytes, {result.bpp:.3f} bpp, {quality} "
+            f"({result.profile} profile, {setting})")
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
@@ -357,8 +399,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         out.update(extra)
         print(json.dumps(out, indent=2))
         return EXIT_OK
-    image, model, crypto = header.image, header.model, header.crypto
-    ratio = model.layers[0] / model.latent_units
+    image, crypto = header.image, header.crypto
     kdf = crypto.kdf
     if kdf.name == "scrypt":
         kdf_text = f"scrypt (log2 N={kdf.log2_n}, r={kdf.r}, p={kdf.p}): password"
@@ -368,10 +409,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         f"file:        {args.input}",
         f"format:      .saec v{header.version[0]}.{header.version[1]}",
         f"image:       {image.width}x{image.height} {image.mode}",
-        f"level:       {model.level} ({model.latent_units} of {model.layers[0]} units per "
-        f"{model.block}x{model.block} block, nominal {ratio:g}:1)",
-        f"model:       layers {'-'.join(str(u) for u in model.layers)}, {model.models} model(s), "
-        f"weights {header.quant.weights}",
+        *_model_lines(header),
         f"cipher:      {crypto.cipher}",
         f"kdf:         {kdf_text}",
         f"file size:   {extra['file_bytes']} bytes",
@@ -380,6 +418,26 @@ def _cmd_info(args: argparse.Namespace) -> int:
     ]
     print("\n".join(lines))
     return EXIT_OK
+
+
+def _model_lines(header: Header) -> list[str]:
+    model, quant = header.model, header.quant
+    if isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo):
+        steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(model.plane_names))
+        return [
+            f"profile:     rd ({model.colour} {model.chroma if model.colour == 'ycbcr' else ''}, "
+            f"{model.transform} {model.block}x{model.block} stock weights, {quant.latent} entropy coder)".replace(" ,", ","),
+            f"quantiser:   steps {steps}; deblocking {model.deblock}/16 of the step",
+        ]
+    assert isinstance(model, ModelInfo) and isinstance(quant, QuantInfo)
+    ratio = model.layers[0] / model.latent_units
+    return [
+        "profile:     paper (the paper's stacked auto-encoder, trained on this image)",
+        f"level:       {model.level} ({model.latent_units} of {model.layers[0]} units per "
+        f"{model.block}x{model.block} block, nominal {ratio:g}:1)",
+        f"model:       layers {'-'.join(str(u) for u in model.layers)}, {model.models} model(s), "
+        f"weights {quant.weights}",
+    ]
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -408,6 +466,29 @@ def _seed(text: str) -> int:
     if not 0 <= value < 2**63:
         raise argparse.ArgumentTypeError(f"seed must be between 0 and 2**63-1, not {value}")
     return value
+
+
+def _quality(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid quality {text!r}: expected a number from 0 to 100") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"quality must be from 0 to 100, not {text}")
+    return value
+
+
+def _positive(what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {what} {text!r}: expected a positive number") from None
+        if not (value > 0 and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"{what} must be a positive number, not {text}")
+        return value
+
+    return parse
 
 
 def _scrypt_log2n(text: str) -> int:
@@ -456,11 +537,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", metavar="IN", help="image file (8-bit L, LA, RGB or RGBA; palette and bilevel converted)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.saec", help="file to write")
     _add_key_options(p, scrypt_cost=True)
-    p.add_argument(
-        "--level", type=int, choices=(1, 2), default=1, help="1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1"
-    )
     p.add_argument("--cipher", choices=CIPHERS, default="chacha20", help="payload cipher (default chacha20)")
-    p.add_argument("--seed", type=_seed, default=0, metavar="N", help="training seed (default 0)")
+    p.add_argument("--profile", choices=PROFILES, default=None,
+                   help="rd: rate-distortion profile (default); paper: the paper's SAE (implied by --level/--seed)")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--quality", type=_quality, default=None, metavar="Q",
+                        help=f"rd: quality 0-100, higher is better (default {DEFAULT_QUALITY})")
+    target.add_argument("--target-bpp", type=_positive("bits per pixel"), default=None, metavar="B",
+                        help="rd: largest file of at most B bits per pixel, every byte counted")
+    target.add_argument("--target-psnr", type=_positive("PSNR"), default=None, metavar="P",
+                        help="rd: smallest file whose decoded image has a PSNR of at least P dB")
+    p.add_argument("--chroma", choices=RD_CHROMA, default=None,
+                   help="rd: 444 keeps full-resolution colour (default), 420 halves it")
+    p.add_argument("--level", type=int, choices=(1, 2), default=None,
+                   help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
+    p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_encode)

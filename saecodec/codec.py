@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Callable, Union
 
 import numpy as np
@@ -19,33 +19,21 @@ from .crypto.keystreams import apply_keystream
 from .crypto.mac import compute_tag, verify_tag
 from .crypto.subkeys import derive_file_keys
 from .errors import FormatError, InputError
-from .format.container import Envelope, assemble, read_envelope
-from .format.header import (
-    CIPHERS,
-    FORMAT_MAJOR,
-    FORMAT_MINOR,
-    NONCE_BYTES,
-    WEIGHT_DTYPES,
-    CryptoInfo,
-    Header,
-    ImageInfo,
-    KdfParams,
-    ModelInfo,
-    QuantInfo,
-    pack_header,
-)
-from .imaging.blocks import merge_blocks, split_blocks
+from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope
+from .format.header import CIPHERS, NONCE_BYTES, CryptoInfo, Header, ImageInfo, KdfParams, pack_header
 from .imaging.io import load_pixels
 from .limits import DEFAULT_LIMITS, Limits
-from .model.decode import decode_latent
-from .model.sae import TrainConfig, train_sae
+from .model.sae import TrainConfig
+from .profiles import paper, rd
+from .profiles.common import PlainImage
 
-__all__ = ["encode", "decode", "inspect", "verify", "DataSource", "PAPER_LAYERS"]
+__all__ = ["encode", "encode_with_stats", "EncodeResult", "decode", "inspect", "verify", "DataSource",
+           "PAPER_LAYERS", "PROFILES", "DEFAULT_PROFILE"]
 
-PAPER_LAYERS = (64, 16, 4)
-BLOCK = 8
+PAPER_LAYERS = paper.PAPER_LAYERS
+PROFILES = ("rd", "paper")
+DEFAULT_PROFILE = "rd"
 DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
-_WEIGHT_NUMPY = {"f32le": "<f4", "f16le": "<f2"}
 
 
 def _read_data(source: DataSource) -> bytes:
@@ -64,131 +52,121 @@ def _read_data(source: DataSource) -> bytes:
         raise InputError(f"cannot read {os.fspath(source)!r}: {exc.strerror}") from None
 
 
-def _serialise_decoders(decoders: list[list[tuple[np.ndarray, np.ndarray]]], weights: str) -> bytes:
-    dtype = _WEIGHT_NUMPY[weights]
-    parts = []
-    for layers in decoders:
-        for w, b in layers:
-            parts.append(np.ascontiguousarray(w, dtype=dtype).tobytes())
-            parts.append(np.ascontiguousarray(b, dtype=dtype).tobytes())
-    return b"".join(parts)
-
-
-def _parse_decoders(data: bytes, header: Header) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-    values = np.frombuffer(data, dtype=_WEIGHT_NUMPY[header.quant.weights]).astype(np.float64)
-    if not np.all(np.isfinite(values)):
-        raise FormatError("decoder weights are not finite")
-    decoders, pos = [], 0
-    for _ in range(header.model.models):
-        layers = []
-        for out, inp in header.model.decoder_shapes():
-            w = values[pos : pos + out * inp].reshape(out, inp)
-            pos += out * inp
-            b = values[pos : pos + out]
-            pos += out
-            layers.append((w, b))
-        decoders.append(layers)
-    return decoders
-
-
-def _quantise(activations: np.ndarray) -> np.ndarray:
-    """Sigmoid codes in [0, 1] -> 8-bit codes, q = round(255 a)."""
-    return np.clip(np.rint(activations * 255.0), 0, 255).astype(np.uint8)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Validated encoder settings."""
-
-    level: int
-    cipher: str
-    weights: str
-    per_channel: bool
-
-
-def _plan(level: int, cipher: str, weights: str, per_channel: bool) -> _Plan:
-    if level not in (1, 2):
-        raise InputError(f"level must be 1 (4:1) or 2 (16:1), not {level!r}")
-    if cipher not in CIPHERS:
-        raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
-    if weights not in WEIGHT_DTYPES:
-        raise InputError(f"weights must be one of {', '.join(WEIGHT_DTYPES)}, not {weights!r}")
-    return _Plan(level, cipher, weights, bool(per_channel))
-
-
 def _check_key(key: Any) -> None:
     if not isinstance(key, (SecretKey, Password)):
         raise InputError("key must be a saecodec SecretKey or Password")
 
 
-def encode(
+@dataclass(frozen=True)
+class EncodeResult:
+    """A .saec file and what it achieved, measured on exactly the pixels ``decode`` will return."""
+
+    data: bytes = field(repr=False)
+    profile: str
+    bpp: float  # whole file, every byte counted, per pixel
+    psnr: float  # dB over the colour channels (alpha is lossless); inf when exact
+    header: Header = field(repr=False)
+
+    @property
+    def file_bytes(self) -> int:
+        return len(self.data)
+
+
+def _choose_profile(profile: str | None, level: int | None, rd_options: dict[str, Any],
+                    paper_options: dict[str, Any]) -> str:
+    """``profile=None`` means rd, unless a paper-only option (``level``) asks for the paper's SAE."""
+    if profile is None:
+        profile = "paper" if level is not None else DEFAULT_PROFILE
+    if profile not in PROFILES:
+        raise InputError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
+    wrong = [k for k, v in (paper_options if profile == "rd" else rd_options).items() if v is not None]
+    if wrong:
+        other = "paper" if profile == "rd" else "rd"
+        raise InputError(f"{', '.join(wrong)} applies to the {other} profile, not to {profile!r}")
+    return profile
+
+
+def encode_with_stats(
     image: Any,
     key: Key,
     *,
-    level: int = 1,
+    profile: str | None = None,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_psnr: float | None = None,
+    chroma: str | None = None,
+    level: int | None = None,
     cipher: str = "chacha20",
     seed: int = 0,
-    weights: str = "f32le",
-    per_channel: bool = False,
+    weights: str | None = None,
+    per_channel: bool | None = None,
     training: TrainConfig | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
     _nonce: bytes | None = None,
-) -> bytes:
-    """Compress ``image`` with a stacked auto-encoder trained on it, encrypt and authenticate it.
-
-    ``level`` 1 stores the 16-unit code (4:1), level 2 the 4-unit code (16:1). Training is seeded by ``seed``:
-    the same image and settings give the same model. ``per_channel`` trains one model per colour channel (3x
-    the stored weights). ``training`` overrides the schedule (``seed`` then comes from it). ``_nonce`` exists
-    only for test vectors: reusing a nonce with the same key reuses a keystream.
-    """
-    plan = _plan(level, cipher, weights, per_channel)
-    config = training if training is not None else TrainConfig(seed=seed)
+) -> EncodeResult:
+    """Like :func:`encode`, and also report the file's true bits per pixel and the PSNR it decodes to."""
+    rd_options = {"quality": quality, "target_bpp": target_bpp, "target_psnr": target_psnr, "chroma": chroma}
+    paper_options = {"level": level, "weights": weights, "per_channel": per_channel, "training": training}
+    chosen = _choose_profile(profile, level, rd_options, paper_options)
+    if cipher not in CIPHERS:
+        raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
     _check_key(key)
+    nonce = secrets.token_bytes(NONCE_BYTES) if _nonce is None else _nonce
+    if len(nonce) != NONCE_BYTES:
+        raise InputError(f"nonce must be {NONCE_BYTES} bytes")
     pixels, mode = load_pixels(image, limits)
     height, width, _ = pixels.shape
     info = ImageInfo(height, width, mode)
     colour = pixels[:, :, : info.colour_channels]
-
-    groups = [colour[:, :, c : c + 1] for c in range(info.colour_channels)] if plan.per_channel else [colour]
-    decoders, codes = [], []
-    for index, group in enumerate(groups):
-        samples = split_blocks(group, BLOCK)
-
-        def report(fraction: float, index: int = index) -> None:
-            if progress is not None:
-                progress((index + fraction) / len(groups))
-
-        # One model serves both levels (the paper's premise): train for both, store the chosen level.
-        model = train_sae(samples, PAPER_LAYERS, level=None, config=config, progress=report)
-        codes.append(_quantise(model.encode(samples, plan.level)))
-        decoders.append(model.decoder_for_level(plan.level))
-    latent = np.concatenate(codes).tobytes()
-    decoder_bytes = _serialise_decoders(decoders, plan.weights)
-    sections = [("decoder", len(decoder_bytes)), ("latent", len(latent))]
-    payload = decoder_bytes + latent
-    if info.has_alpha:
-        alpha = zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9)
-        sections.append(("alpha", len(alpha)))
-        payload += alpha
+    alpha = zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9) if info.has_alpha else None
 
     kdf = key.new_kdf_params() if isinstance(key, Password) else KdfParams("secret-key")
-    nonce = secrets.token_bytes(NONCE_BYTES) if _nonce is None else _nonce
-    if len(nonce) != NONCE_BYTES:
-        raise InputError(f"nonce must be {NONCE_BYTES} bytes")
-    header = Header(
-        image=info,
-        model=ModelInfo(PAPER_LAYERS, plan.level, BLOCK, len(groups)),
-        quant=QuantInfo("u8", plan.weights),
-        crypto=CryptoInfo(plan.cipher, kdf, nonce),
-        sections=tuple(sections),
-        version=(FORMAT_MAJOR, FORMAT_MINOR),
-    )
+    crypto = CryptoInfo(cipher, kdf, nonce)
+
+    def header_for(plain: PlainImage) -> Header:
+        sections = [(name, len(data)) for name, data in plain.sections]
+        if alpha is not None:
+            sections.append(("alpha", len(alpha)))
+        return Header(info, plain.model, plain.quant, crypto, tuple(sections), plain.version)
+
+    def file_size(plain: PlainImage) -> int:
+        header = header_for(plain)
+        return PREAMBLE_BYTES + len(pack_header(header)) + header.payload_length + TAG_BYTES
+
+    if chosen == "rd":
+        settings = rd.RdSettings(quality, target_bpp, target_psnr, chroma or "444")
+        plain = rd.encode_colour(colour, info, settings, file_size)
+    else:
+        config = training if training is not None else TrainConfig(seed=seed)
+        paper_settings = paper.PaperSettings(1 if level is None else level, weights or "f32le",
+                                             bool(per_channel), config)
+        plain = paper.encode_colour(colour, paper_settings, progress)
+    header = header_for(plain)
+    payload = b"".join(data for _, data in plain.sections) + (alpha or b"")
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
-    body = assemble(pack_header(header), apply_keystream(plan.cipher, keys.encryption, payload), header.version)
+    body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, payload), header.version)
+    data = body + compute_tag(keys.authentication, body)
+    decoded = _reconstruct_colour(header, dict(plain.sections))
     if progress is not None:
         progress(1.0)
-    return body + compute_tag(keys.authentication, body)
+    return EncodeResult(data, chosen, 8.0 * len(data) / (height * width), rd.psnr(decoded, colour), header)
+
+
+def encode(image: Any, key: Key, **options: Any) -> bytes:
+    """Compress ``image``, encrypt and authenticate it; returns the bytes of a .saec file.
+
+    Profiles: ``"rd"`` (the default; format 1.1) codes YCbCr planes with a linear auto-encoder of stock DCT
+    weights and an entropy coder, at ``quality`` 0-100 (default 75) or at a ``target_bpp`` (whole file) or
+    ``target_psnr`` (dB) found by searching the quantiser; ``chroma`` "444" (default) or "420".
+    ``"paper"`` (format 1.0; chosen by default when ``level`` is given) trains the paper's 64-16-4 SAE on the
+    image: ``level`` 1 stores the 16-unit code (4:1), 2 the 4-unit code (16:1); ``seed`` seeds training,
+    ``per_channel`` trains one model per colour channel, ``weights`` "f32le"/"f16le", ``training`` overrides
+    the schedule. ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
+    alone, authenticated by the HMAC). ``_nonce`` exists only for test vectors: reusing a nonce with the same
+    key reuses a keystream.
+    """
+    return encode_with_stats(image, key, **options).data
 
 
 def _authenticate(envelope: Envelope, key: Key, limits: Limits) -> tuple[Header, bytes]:
@@ -224,6 +202,12 @@ def _decode_alpha(data: bytes, info: ImageInfo) -> np.ndarray:
     return np.frombuffer(plane, dtype=np.uint8).reshape(info.height, info.width)
 
 
+def _reconstruct_colour(header: Header, sections: dict[str, bytes]) -> np.ndarray:
+    if header.profile == "rd":
+        return rd.reconstruct(header, sections)
+    return paper.reconstruct(header, sections)
+
+
 def decode(data: DataSource, key: Key, *, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Authenticate, decrypt and reconstruct: (H, W) uint8 for L, (H, W, C) uint8 otherwise."""
     envelope = read_envelope(_read_data(data), limits)
@@ -233,14 +217,7 @@ def decode(data: DataSource, key: Key, *, limits: Limits = DEFAULT_LIMITS) -> np
     for name, length in header.sections:
         sections[name] = plain[pos : pos + length]
         pos += length
-    decoders = _parse_decoders(sections["decoder"], header)
-    info, units = header.image, header.model.latent_units
-    codes = np.frombuffer(sections["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
-    per_channel = header.model.models > 1
-    samples = np.concatenate(
-        [decode_latent(codes[c] / 255.0, decoders[c if per_channel else 0]) for c in range(info.colour_channels)]
-    )
-    pixels = merge_blocks(samples, info.height, info.width, info.colour_channels, header.model.block)
-    if info.has_alpha:
-        pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], info)[:, :, None]], axis=2)
+    pixels = _reconstruct_colour(header, sections)
+    if header.image.has_alpha:
+        pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], header.image)[:, :, None]], axis=2)
     return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels

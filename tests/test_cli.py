@@ -64,9 +64,10 @@ def key_path(workdir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def saec_path(workdir: Path, image_path: Path, key_path: Path) -> Path:
-    """One level-1 file shared by the read-only tests."""
+    """One paper-profile level-1 file shared by the read-only tests."""
     path = workdir / "shared.saec"
-    assert main(["encode", str(image_path), "-o", str(path), "--key-file", str(key_path), "--quiet"]) == EXIT_OK
+    argv = ["encode", str(image_path), "-o", str(path), "--key-file", str(key_path), "--quiet", "--level", "1"]
+    assert main(argv) == EXIT_OK
     return path
 
 
@@ -112,9 +113,12 @@ def test_round_trip(
     code, out, err = run(
         capsys, "encode", image_path, "-o", enc, "-k", key_path, "--level", level, "--cipher", cipher, "--seed", 3
     )
-    assert (code, out, err) == (EXIT_OK, "", "")  # stderr is not a tty: no progress bar
+    assert code == EXIT_OK and out == ""  # stderr is not a tty: no progress bar, only the one-line report
+    size = enc.stat().st_size
+    assert err == f"{str(enc)!r}: {size} bytes, {8 * size / (WIDTH * HEIGHT):.3f} bpp, " + err.split("bpp, ")[1]
+    assert err.endswith(f"(paper profile, level {level})\n") and err.count("\n") == 1
     header = saecodec.inspect(enc.read_bytes())
-    assert (header.model.level, header.crypto.cipher) == (level, cipher)
+    assert (header.profile, header.model.level, header.crypto.cipher) == ("paper", level, cipher)
     code, out, err = run(capsys, "decode", enc, "-o", dec, "-k", key_path)
     assert (code, out, err) == (EXIT_OK, "", "")
     with Image.open(dec) as img:
@@ -438,8 +442,8 @@ def test_progress_bar_only_on_tty(
     monkeypatch.setattr(cli, "_isatty", lambda stream: True)
     code, out, err = run(capsys, "encode", image_path, "-o", tmp_path / "a.saec", "-k", key_path)
     assert code == EXIT_OK and out == ""
-    assert err.startswith("\r") and "100%" in err and err.endswith("\n")
-    assert err.count("\n") == 1
+    assert err.startswith("\r") and "100%" in err and err.endswith(" chroma 444)\n")
+    assert err.count("\n") == 2  # the bar's last line, then the report
     code, out, err = run(capsys, "encode", image_path, "-o", tmp_path / "b.saec", "-k", key_path, "--quiet")
     assert (code, out, err) == (EXIT_OK, "", "")
 

@@ -25,6 +25,10 @@ __all__ = [
     "ImageInfo",
     "ModelInfo",
     "QuantInfo",
+    "RdModelInfo",
+    "RdQuantInfo",
+    "PAPER_VERSION",
+    "RD_VERSION",
     "KdfParams",
     "CryptoInfo",
     "Header",
@@ -34,7 +38,9 @@ __all__ = [
 ]
 
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # the newest minor version this reader knows
+PAPER_VERSION = (1, 0)  # paper-profile files are written as 1.0, readable by every version-1 reader
+RD_VERSION = (1, 1)  # the rd profile was added in 1.1
 
 #: image mode -> (colour channels coded by the SAE, has an alpha plane carried losslessly)
 MODES: dict[str, tuple[int, bool]] = {"L": (1, False), "LA": (1, True), "RGB": (3, False), "RGBA": (3, True)}
@@ -42,7 +48,15 @@ CIPHERS = ("chacha20", "logistic")
 KDFS = ("secret-key", "scrypt")
 WEIGHT_DTYPES: dict[str, int] = {"f32le": 4, "f16le": 2}  # name -> bytes per value
 LATENT_QUANTISERS = ("u8",)
-PROFILES = ("paper",)
+PROFILES: dict[str, tuple[int, int]] = {"paper": PAPER_VERSION, "rd": RD_VERSION}  # -> first version
+RD_TRANSFORMS = ("dct-ii",)
+RD_COLOURS = ("ycbcr", "grey")
+RD_CHROMA = ("444", "420")
+RD_LATENTS = ("rc1",)
+RD_STEP_MIN = 2  # quantiser steps are stored in sixteenths: 2/16 .. 16384/16
+RD_STEP_MAX = 16384
+RD_DEBLOCK_MAX = 64
+RC1_MIN_BYTES = 5  # the shortest stream the entropy coder writes
 ACTIVATIONS = ("sigmoid",)
 NONCE_BYTES = 32
 SCRYPT_SALT_BYTES = 16
@@ -148,7 +162,7 @@ class ModelInfo:
 
     @classmethod
     def from_map(cls, m: Any, colour_channels: int) -> ModelInfo:
-        profile = _get_choice(m, "profile", "model", PROFILES)
+        profile = _get_choice(m, "profile", "model", ("paper",))
         block = _get_int(m, "block", "model", 1, MAX_BLOCK)
         raw_layers = _get(m, "layers", list, "model")
         _require(2 <= len(raw_layers) <= MAX_LAYERS, f"model.layers must have 2..{MAX_LAYERS} entries")
@@ -175,6 +189,85 @@ class QuantInfo:
     @classmethod
     def from_map(cls, m: Any) -> QuantInfo:
         return cls(_get_choice(m, "latent", "quant", LATENT_QUANTISERS), _get_choice(m, "weights", "quant", WEIGHT_DTYPES))
+
+
+@dataclass(frozen=True)
+class RdModelInfo:
+    """The rd profile's linear auto-encoder: stock DCT-II decoder weights over the planes of a colour transform.
+
+    ``chroma`` "420" halves both sides of the Cb and Cr planes; ``deblock`` is the edge filter's threshold in
+    sixteenths of each plane's quantiser step (0: off).
+    """
+
+    colour: str
+    chroma: str = "444"
+    deblock: int = 0
+    transform: str = "dct-ii"
+    block: int = 8
+    profile: str = "rd"
+
+    @property
+    def planes(self) -> int:
+        return 3 if self.colour == "ycbcr" else 1
+
+    @property
+    def plane_names(self) -> tuple[str, ...]:
+        return ("y", "cb", "cr") if self.colour == "ycbcr" else ("y",)
+
+    def plane_shapes(self, image: ImageInfo) -> list[tuple[int, int]]:
+        """(rows, columns) of every plane before padding to whole blocks."""
+        shapes = [(image.height, image.width)]
+        if self.colour == "ycbcr":
+            sub = self.chroma == "420"
+            chroma = ((image.height + 1) // 2, (image.width + 1) // 2) if sub else (image.height, image.width)
+            shapes += [chroma, chroma]
+        return shapes
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "block": self.block,
+            "transform": self.transform,
+            "colour": self.colour,
+            "chroma": self.chroma,
+            "deblock": self.deblock,
+        }
+
+    @classmethod
+    def from_map(cls, m: Any, image: ImageInfo) -> RdModelInfo:
+        _require(_get(m, "block", int, "model") == 8, "model.block must be 8 in the rd profile")
+        transform = _get_choice(m, "transform", "model", RD_TRANSFORMS)
+        colour = _get_choice(m, "colour", "model", RD_COLOURS)
+        _require((colour == "ycbcr") == (image.colour_channels == 3), f"model.colour {colour!r} disagrees with mode")
+        chroma = _get_choice(m, "chroma", "model", RD_CHROMA)
+        _require(colour == "ycbcr" or chroma == "444", "model.chroma must be '444' for grey images")
+        deblock = _get_int(m, "deblock", "model", 0, RD_DEBLOCK_MAX)
+        return cls(colour, chroma, deblock, transform)
+
+
+@dataclass(frozen=True)
+class RdQuantInfo:
+    """Quantiser steps (in sixteenths of a pixel level, one per plane) and the latent grid's entropy coder."""
+
+    steps: tuple[int, ...]
+    latent: str = "rc1"
+
+    def step(self, plane: int) -> float:
+        return self.steps[plane] / 16.0
+
+    def to_map(self) -> dict[str, Any]:
+        return {"latent": self.latent, "steps": list(self.steps)}
+
+    @classmethod
+    def from_map(cls, m: Any, planes: int) -> RdQuantInfo:
+        latent = _get_choice(m, "latent", "quant", RD_LATENTS)
+        raw = _get(m, "steps", list, "quant")
+        _require(len(raw) == planes, f"quant.steps must hold {planes} entries")
+        _require(
+            all(type(v) is int and RD_STEP_MIN <= v <= RD_STEP_MAX for v in raw),
+            f"quant.steps entries must be integers {RD_STEP_MIN}..{RD_STEP_MAX}",
+        )
+        return cls(tuple(raw), latent)
 
 
 @dataclass(frozen=True)
@@ -238,14 +331,18 @@ class CryptoInfo:
 
 @dataclass(frozen=True)
 class Header:
-    """The validated header of a .saec file."""
+    """The validated header of a .saec file; ``model`` and ``quant`` take the profile's shape."""
 
     image: ImageInfo
-    model: ModelInfo
-    quant: QuantInfo
+    model: ModelInfo | RdModelInfo
+    quant: QuantInfo | RdQuantInfo
     crypto: CryptoInfo
     sections: tuple[tuple[str, int], ...]
-    version: tuple[int, int] = (FORMAT_MAJOR, FORMAT_MINOR)
+    version: tuple[int, int] = PAPER_VERSION
+
+    @property
+    def profile(self) -> str:
+        return self.model.profile
 
     @property
     def blocks_high(self) -> int:
@@ -256,13 +353,20 @@ class Header:
         return math.ceil(self.image.width / self.model.block)
 
     def latent_bytes(self) -> int:
+        """Bytes of latent data: the 8-bit grid (paper) or the entropy-coded planes (rd)."""
+        if isinstance(self.model, RdModelInfo):
+            return sum(self.section_length(name) for name in self.model.plane_names)
         return self.image.colour_channels * self.blocks_high * self.blocks_wide * self.model.latent_units
 
     def decoder_bytes(self) -> int:
+        """Bytes of stored decoder weights (the rd profile's stock weights cost none)."""
+        if isinstance(self.model, RdModelInfo) or not isinstance(self.quant, QuantInfo):
+            return 0
         return self.model.decoder_values() * WEIGHT_DTYPES[self.quant.weights]
 
     def expected_section_names(self) -> tuple[str, ...]:
-        return ("decoder", "latent", "alpha") if self.image.has_alpha else ("decoder", "latent")
+        names = self.model.plane_names if isinstance(self.model, RdModelInfo) else ("decoder", "latent")
+        return names + ("alpha",) if self.image.has_alpha else names
 
     def section_length(self, name: str) -> int:
         return dict(self.sections)[name]
@@ -294,14 +398,16 @@ class Header:
             return value
 
         out = convert(self.to_map())
-        out["derived"] = {
+        derived: dict[str, Any] = {
             "blocks_high": self.blocks_high,
             "blocks_wide": self.blocks_wide,
-            "latent_units": self.model.latent_units,
             "latent_bytes": self.latent_bytes(),
             "decoder_bytes": self.decoder_bytes(),
-            "nominal_ratio": self.model.layers[0] / self.model.latent_units,
         }
+        if isinstance(self.model, ModelInfo):
+            derived["latent_units"] = self.model.latent_units
+            derived["nominal_ratio"] = self.model.layers[0] / self.model.latent_units
+        out["derived"] = derived
         return out
 
     @classmethod
@@ -311,8 +417,19 @@ class Header:
         _require(len(fmt) == 2 and all(type(v) is int for v in fmt), "header.format must be [major, minor]")
         _require(tuple(fmt) == version, "header.format disagrees with the preamble's version")
         image = ImageInfo.from_map(_get(m, "image", dict, "header"), limits)
-        model = ModelInfo.from_map(_get(m, "model", dict, "header"), image.colour_channels)
-        quant = QuantInfo.from_map(_get(m, "quant", dict, "header"))
+        model_map = _get(m, "model", dict, "header")
+        profile = _get_choice(model_map, "profile", "model", PROFILES)
+        _require(tuple(fmt) >= PROFILES[profile], f"profile {profile!r} needs format version "
+                 f"{PROFILES[profile][0]}.{PROFILES[profile][1]} or later")
+        quant_map = _get(m, "quant", dict, "header")
+        model: ModelInfo | RdModelInfo
+        quant: QuantInfo | RdQuantInfo
+        if profile == "rd":
+            model = RdModelInfo.from_map(model_map, image)
+            quant = RdQuantInfo.from_map(quant_map, model.planes)
+        else:
+            model = ModelInfo.from_map(model_map, image.colour_channels)
+            quant = QuantInfo.from_map(quant_map)
         crypto = CryptoInfo.from_header_map(m, limits)
         crypto.check_cipher()
         header = cls(image, model, quant, crypto, parse_sections(m), tuple(fmt))
@@ -322,8 +439,12 @@ class Header:
     def _check_sections(self, limits: Limits) -> None:
         names = tuple(name for name, _ in self.sections)
         _require(names == self.expected_section_names(), f"sections must be {list(self.expected_section_names())}")
-        _require(self.section_length("decoder") == self.decoder_bytes(), "decoder section length is inconsistent")
-        _require(self.section_length("latent") == self.latent_bytes(), "latent section length is inconsistent")
+        if isinstance(self.model, RdModelInfo):
+            for name in self.model.plane_names:
+                _require(self.section_length(name) >= RC1_MIN_BYTES, f"section {name!r} is shorter than a coded plane")
+        else:
+            _require(self.section_length("decoder") == self.decoder_bytes(), "decoder section length is inconsistent")
+            _require(self.section_length("latent") == self.latent_bytes(), "latent section length is inconsistent")
         if self.image.has_alpha:
             alpha = self.section_length("alpha")
             _require(alpha >= 1, "alpha section is empty")

@@ -1,0 +1,104 @@
+"""Colour transform and chroma resampling of the rd profile (JFIF's YCbCr, BT.601 full range).
+
+The planes are centred on zero: ``Y - 128``, ``Cb``, ``Cr`` (JFIF's Cb and Cr minus 128). The inverse
+transform and the 2x up-sampling are normative (spec section 10.6), so they are loops with a fixed order of
+binary64 operations; the forward transform and the down-sampling are the encoder's and may be anything.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2"]
+
+# JFIF (ITU-T T.871) forward matrix; the inverse constants are T.871's too, not the matrix inverse.
+_FORWARD = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+
+
+def rgb_to_planes(rgb: np.ndarray) -> list[np.ndarray]:
+    """(H, W, 3) uint8 -> [Y - 128, Cb, Cr] float64 planes centred on zero."""
+    ycc = np.asarray(rgb, dtype=np.float64) @ _FORWARD.T
+    ycc[:, :, 0] -= 128.0
+    return [np.ascontiguousarray(ycc[:, :, c]) for c in range(3)]
+
+
+def grey_to_plane(grey: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 -> L - 128 as float64."""
+    return np.asarray(grey, dtype=np.float64) - 128.0
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _to_byte(v: float) -> np.uint8:
+    r = np.rint(v)  # round half to even
+    if r < 0.0:
+        r = 0.0
+    elif r > 255.0:
+        r = 255.0
+    return np.uint8(r)
+
+
+@numba.njit(cache=True, nogil=True)
+def _planes_to_rgb_kernel(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    rows, cols = y.shape
+    out = np.empty((rows, cols, 3), dtype=np.uint8)
+    for i in range(rows):
+        for j in range(cols):
+            luma = y[i, j] + 128.0
+            out[i, j, 0] = _to_byte(luma + 1.402 * cr[i, j])
+            out[i, j, 1] = _to_byte((luma - 0.344136 * cb[i, j]) - 0.714136 * cr[i, j])
+            out[i, j, 2] = _to_byte(luma + 1.772 * cb[i, j])
+    return out
+
+
+def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    """Centred Y, Cb, Cr planes of one size -> (H, W, 3) uint8, rounded half to even and clamped."""
+    arrays = [np.ascontiguousarray(p, dtype=np.float64) for p in (y, cb, cr)]
+    return _planes_to_rgb_kernel(*arrays)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grey_kernel(plane: np.ndarray) -> np.ndarray:
+    rows, cols = plane.shape
+    out = np.empty((rows, cols), dtype=np.uint8)
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = _to_byte(plane[i, j] + 128.0)
+    return out
+
+
+def plane_to_grey(plane: np.ndarray) -> np.ndarray:
+    """Centred grey plane -> (H, W) uint8."""
+    return _grey_kernel(np.ascontiguousarray(plane, dtype=np.float64))
+
+
+def downsample2(plane: np.ndarray) -> np.ndarray:
+    """Encoder's 2x2 box average (odd sides replicate their last row/column): (H, W) -> (ceil H/2, ceil W/2)."""
+    rows, cols = plane.shape
+    p = np.pad(plane, ((0, rows % 2), (0, cols % 2)), mode="edge")
+    return 0.25 * (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2])
+
+
+@numba.njit(cache=True, nogil=True)
+def _upsample_kernel(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    prow, pcol = plane.shape
+    out = np.empty((rows, cols))
+    for i in range(rows):
+        ci = i // 2
+        ni = ci - 1 if i % 2 == 0 else ci + 1  # the nearer neighbouring sample row
+        ni = min(max(ni, 0), prow - 1)
+        for j in range(cols):
+            cj = j // 2
+            nj = cj - 1 if j % 2 == 0 else cj + 1
+            nj = min(max(nj, 0), pcol - 1)
+            t = 9.0 * plane[ci, cj]
+            t = t + 3.0 * plane[ni, cj]
+            t = t + 3.0 * plane[ci, nj]
+            t = t + plane[ni, nj]
+            out[i, j] = t * 0.0625
+    return out
+
+
+def upsample2(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """Triangle-filter 2x up-sampling (libjpeg's "fancy" filter: weights 9, 3, 3, 1 over 16) to rows x cols."""
+    return _upsample_kernel(np.ascontiguousarray(plane, dtype=np.float64), int(rows), int(cols))

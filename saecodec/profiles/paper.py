@@ -1,0 +1,112 @@
+"""The paper profile (format 1.0): a 64-16-4 sigmoid SAE trained on the image, 8-bit codes, stored decoder.
+
+Kept exactly as the paper describes it, for reproduction; spec/saec-v1.md sections 3.2, 3.3 and 5.1-5.4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import FormatError, InputError
+from ..format.header import PAPER_VERSION, WEIGHT_DTYPES, Header, ModelInfo, QuantInfo
+from ..imaging.blocks import merge_blocks, split_blocks
+from ..model.decode import decode_latent
+from ..model.sae import TrainConfig, train_sae
+from .common import PlainImage
+
+__all__ = ["PAPER_LAYERS", "BLOCK", "PaperSettings", "encode_colour", "reconstruct"]
+
+PAPER_LAYERS = (64, 16, 4)
+BLOCK = 8
+_WEIGHT_NUMPY = {"f32le": "<f4", "f16le": "<f2"}
+
+
+@dataclass(frozen=True)
+class PaperSettings:
+    """Validated encoder settings of the paper profile."""
+
+    level: int = 1
+    weights: str = "f32le"
+    per_channel: bool = False
+    training: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.level not in (1, 2):
+            raise InputError(f"level must be 1 (4:1) or 2 (16:1), not {self.level!r}")
+        if self.weights not in WEIGHT_DTYPES:
+            raise InputError(f"weights must be one of {', '.join(WEIGHT_DTYPES)}, not {self.weights!r}")
+
+
+def _serialise_decoders(decoders: list[list[tuple[np.ndarray, np.ndarray]]], weights: str) -> bytes:
+    dtype = _WEIGHT_NUMPY[weights]
+    parts = []
+    for layers in decoders:
+        for w, b in layers:
+            parts.append(np.ascontiguousarray(w, dtype=dtype).tobytes())
+            parts.append(np.ascontiguousarray(b, dtype=dtype).tobytes())
+    return b"".join(parts)
+
+
+def _parse_decoders(data: bytes, header: Header) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+    assert isinstance(header.model, ModelInfo) and isinstance(header.quant, QuantInfo)
+    values = np.frombuffer(data, dtype=_WEIGHT_NUMPY[header.quant.weights]).astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise FormatError("decoder weights are not finite")
+    decoders, pos = [], 0
+    for _ in range(header.model.models):
+        layers = []
+        for out, inp in header.model.decoder_shapes():
+            w = values[pos : pos + out * inp].reshape(out, inp)
+            pos += out * inp
+            b = values[pos : pos + out]
+            pos += out
+            layers.append((w, b))
+        decoders.append(layers)
+    return decoders
+
+
+def _quantise(activations: np.ndarray) -> np.ndarray:
+    """Sigmoid codes in [0, 1] -> 8-bit codes, q = round(255 a)."""
+    return np.clip(np.rint(activations * 255.0), 0, 255).astype(np.uint8)
+
+
+def encode_colour(colour: np.ndarray, settings: PaperSettings,
+                  progress: Callable[[float], None] | None = None) -> PlainImage:
+    """Train the SAE on the (H, W, C) colour planes and return the decoder and latent sections."""
+    channels = colour.shape[2]
+    groups = [colour[:, :, c : c + 1] for c in range(channels)] if settings.per_channel else [colour]
+    decoders, codes = [], []
+    for index, group in enumerate(groups):
+        samples = split_blocks(group, BLOCK)
+
+        def report(fraction: float, index: int = index) -> None:
+            if progress is not None:
+                progress((index + fraction) / len(groups))
+
+        # One model serves both levels (the paper's premise): train for both, store the chosen level.
+        model = train_sae(samples, PAPER_LAYERS, level=None, config=settings.training, progress=report)
+        codes.append(_quantise(model.encode(samples, settings.level)))
+        decoders.append(model.decoder_for_level(settings.level))
+    sections = [("decoder", _serialise_decoders(decoders, settings.weights)), ("latent", np.concatenate(codes).tobytes())]
+    return PlainImage(
+        model=ModelInfo(PAPER_LAYERS, settings.level, BLOCK, len(groups)),
+        quant=QuantInfo("u8", settings.weights),
+        sections=sections,
+        version=PAPER_VERSION,
+    )
+
+
+def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
+    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 5.4)."""
+    assert isinstance(header.model, ModelInfo)
+    decoders = _parse_decoders(sections["decoder"], header)
+    info, units = header.image, header.model.latent_units
+    codes = np.frombuffer(sections["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
+    per_channel = header.model.models > 1
+    samples = np.concatenate(
+        [decode_latent(codes[c] / 255.0, decoders[c if per_channel else 0]) for c in range(info.colour_channels)]
+    )
+    return merge_blocks(samples, info.height, info.width, info.colour_channels, header.model.block)
