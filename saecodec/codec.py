@@ -72,11 +72,10 @@ class EncodeResult:
         return len(self.data)
 
 
-def _choose_profile(profile: str | None, level: int | None, rd_options: dict[str, Any],
-                    paper_options: dict[str, Any]) -> str:
-    """``profile=None`` means rd, unless a paper-only option (``level``) asks for the paper's SAE."""
+def _choose_profile(profile: str | None, rd_options: dict[str, Any], paper_options: dict[str, Any]) -> str:
+    """``profile=None`` means rd, unless a paper-only option (``level``, ``seed``, ...) asks for the paper's SAE."""
     if profile is None:
-        profile = "paper" if level is not None else DEFAULT_PROFILE
+        profile = "paper" if any(v is not None for v in paper_options.values()) else DEFAULT_PROFILE
     if profile not in PROFILES:
         raise InputError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     wrong = [k for k, v in (paper_options if profile == "rd" else rd_options).items() if v is not None]
@@ -97,7 +96,7 @@ def encode_with_stats(
     chroma: str | None = None,
     level: int | None = None,
     cipher: str = "chacha20",
-    seed: int = 0,
+    seed: int | None = None,
     weights: str | None = None,
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
@@ -107,8 +106,9 @@ def encode_with_stats(
 ) -> EncodeResult:
     """Like :func:`encode`, and also report the file's true bits per pixel and the PSNR it decodes to."""
     rd_options = {"quality": quality, "target_bpp": target_bpp, "target_psnr": target_psnr, "chroma": chroma}
-    paper_options = {"level": level, "weights": weights, "per_channel": per_channel, "training": training}
-    chosen = _choose_profile(profile, level, rd_options, paper_options)
+    paper_options = {"level": level, "seed": seed, "weights": weights, "per_channel": per_channel,
+                     "training": training}
+    chosen = _choose_profile(profile, rd_options, paper_options)
     if cipher not in CIPHERS:
         raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
     _check_key(key)
@@ -138,7 +138,9 @@ def encode_with_stats(
         settings = rd.RdSettings(quality, target_bpp, target_psnr, chroma or "444")
         plain = rd.encode_colour(colour, info, settings, file_size)
     else:
-        config = training if training is not None else TrainConfig(seed=seed)
+        if training is not None and seed is not None:
+            raise InputError("give seed inside training (TrainConfig(seed=...)), not both")
+        config = training if training is not None else TrainConfig(seed=seed or 0)
         paper_settings = paper.PaperSettings(1 if level is None else level, weights or "f32le",
                                              bool(per_channel), config)
         plain = paper.encode_colour(colour, paper_settings, progress)
@@ -153,20 +155,42 @@ def encode_with_stats(
     return EncodeResult(data, chosen, 8.0 * len(data) / (height * width), rd.psnr(decoded, colour), header)
 
 
-def encode(image: Any, key: Key, **options: Any) -> bytes:
+def encode(
+    image: Any,
+    key: Key,
+    *,
+    profile: str | None = None,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_psnr: float | None = None,
+    chroma: str | None = None,
+    level: int | None = None,
+    cipher: str = "chacha20",
+    seed: int | None = None,
+    weights: str | None = None,
+    per_channel: bool | None = None,
+    training: TrainConfig | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[float], None] | None = None,
+    _nonce: bytes | None = None,
+) -> bytes:
     """Compress ``image``, encrypt and authenticate it; returns the bytes of a .saec file.
 
     Profiles: ``"rd"`` (the default; format 1.1) codes YCbCr planes with a linear auto-encoder of stock DCT
     weights and an entropy coder, at ``quality`` 0-100 (default 75) or at a ``target_bpp`` (whole file) or
     ``target_psnr`` (dB) found by searching the quantiser; ``chroma`` "444" (default) or "420".
-    ``"paper"`` (format 1.0; chosen by default when ``level`` is given) trains the paper's 64-16-4 SAE on the
-    image: ``level`` 1 stores the 16-unit code (4:1), 2 the 4-unit code (16:1); ``seed`` seeds training,
-    ``per_channel`` trains one model per colour channel, ``weights`` "f32le"/"f16le", ``training`` overrides
-    the schedule. ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
+    ``"paper"`` (format 1.0; chosen when a paper option such as ``level`` or ``seed`` is given) trains the
+    paper's 64-16-4 SAE on the image: ``level`` 1 stores the 16-unit code (4:1), 2 the 4-unit code (16:1);
+    ``seed`` seeds training, ``per_channel`` trains one model per colour channel, ``weights`` "f32le" or
+    "f16le", ``training`` overrides the schedule (and carries its own seed). ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
     alone, authenticated by the HMAC). ``_nonce`` exists only for test vectors: reusing a nonce with the same
     key reuses a keystream.
     """
-    return encode_with_stats(image, key, **options).data
+    return encode_with_stats(
+        image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr,
+        chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
+        training=training, limits=limits, progress=progress, _nonce=_nonce,
+    ).data
 
 
 def _authenticate(envelope: Envelope, key: Key, limits: Limits) -> tuple[Header, bytes]:
