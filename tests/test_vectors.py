@@ -1,6 +1,8 @@
 """The spec's test vectors (spec/vectors/) and the golden files (tests/golden/): every one, every run.
 
-Golden files are never rewritten: a failure here means a change broke files that users already have.
+Golden files are never rewritten: a failure here means a change broke files that users already have. Both are
+made by tools/make_vectors.py, append-only; every format version (1.0: paper profile, 1.1: rd profile) has
+its own golden folder tests/golden/v<major>.<minor>/.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ GOLDEN = ROOT / "tests" / "golden"
 KEYSTREAMS = json.loads((VECTORS / "keystreams.json").read_text())
 FILES = json.loads((VECTORS / "files.json").read_text())["vectors"]
 GOLDEN_MANIFESTS = sorted(GOLDEN.glob("v*/manifest.json"))
+#: every format version a writer has produced; each must keep golden files and valid vectors
+FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1)}
 
 
 def vector_key(entry: dict):
@@ -79,6 +83,25 @@ def test_file_vectors(entry):
         assert hashlib.sha256(pixels.tobytes()).hexdigest() == expect["pixels_sha256"]
 
 
+def test_every_vector_file_is_listed_once():
+    names = [e["name"] for e in FILES]
+    assert len(names) == len(set(names)), "duplicate vector names in files.json"
+    listed = [e["file"] for e in FILES]
+    assert len(listed) == len(set(listed)), "two vectors share a file"
+    present = {f"files/{p.name}" for p in (VECTORS / "files").iterdir()}
+    assert present == set(listed), "files/ and files.json disagree (an unlisted file is never checked)"
+
+
+def test_every_format_version_and_profile_has_valid_vectors():
+    headers = [saecodec.inspect(VECTORS / e["file"]) for e in FILES if "error" not in e["expect"]]
+    assert {h.version for h in headers} >= set(FORMAT_VERSIONS.values())
+    assert {(h.version, h.profile) for h in headers} >= {((1, 0), "paper"), ((1, 1), "rd")}
+    rd_modes = {h.image.mode for h in headers if h.profile == "rd"}
+    assert rd_modes == {"L", "LA", "RGB", "RGBA"}
+    rd_chroma = {h.model.chroma for h in headers if h.profile == "rd" and h.model.colour == "ycbcr"}
+    assert rd_chroma == {"444", "420"}
+
+
 def test_every_failure_kind_has_a_vector():
     kinds = {e["expect"]["error"] for e in FILES if "error" in e["expect"]}
     assert kinds >= {
@@ -100,6 +123,21 @@ def golden_cases():
 
 def test_golden_files_exist():
     assert GOLDEN_MANIFESTS, "no golden files: tests/golden/v*/manifest.json"
+    folders = {manifest.parent.name for manifest in GOLDEN_MANIFESTS}
+    assert folders >= set(FORMAT_VERSIONS), f"golden folders {sorted(folders)} lack a format version"
+
+
+@pytest.mark.parametrize("manifest", GOLDEN_MANIFESTS, ids=lambda m: m.parent.name)
+def test_golden_manifest_lists_every_file_of_its_version(manifest):
+    folder = manifest.parent
+    data = json.loads(manifest.read_text())
+    assert data["files"], f"{folder.name} has no golden files"
+    listed = [entry["file"] for entry in data["files"]] + [entry["expected"] for entry in data["files"]]
+    present = {p.name for p in folder.iterdir() if p.name != "manifest.json"}
+    assert len(listed) == len(set(listed)) and present == set(listed), "an unlisted golden file is never checked"
+    version = tuple(int(v) for v in folder.name[1:].split("."))
+    for entry in data["files"]:
+        assert saecodec.inspect(folder / entry["file"]).version == version, f"{entry['file']} is not format {version}"
 
 
 @pytest.mark.parametrize("folder, key_hex, entry", list(golden_cases()))
@@ -107,5 +145,6 @@ def test_golden_files_decode_to_the_same_pixels(folder, key_hex, entry):
     key = saecodec.SecretKey(bytes.fromhex(key_hex))
     pixels = saecodec.decode((folder / entry["file"]).read_bytes(), key)
     expected = np.asarray(Image.open(folder / entry["expected"]))
+    assert pixels.dtype == expected.dtype == np.uint8
     assert pixels.shape == expected.shape
     assert np.array_equal(pixels, expected)

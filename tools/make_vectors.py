@@ -1,12 +1,16 @@
-"""Write the spec's test vectors (spec/vectors/) and the golden files (tests/golden/) for a format version.
+"""Write the spec's test vectors (spec/vectors/) and the golden files (tests/golden/v<major>.<minor>/).
 
 Vectors and golden files are append-only: once a version ships, its files must decode forever, so this tool
-never overwrites an existing file; it only adds what is missing. Run: python tools/make_vectors.py
+never overwrites an existing file; it only adds what is missing. The JSON indexes (spec/vectors/files.json,
+each golden manifest.json) grow the same way: entries already there are kept byte for byte and new ones are
+appended after them. Format 1.0 vectors are the paper profile's, format 1.1 adds the rd profile's.
+Run: python tools/make_vectors.py
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import struct
 import sys
@@ -20,16 +24,27 @@ sys.path.insert(0, str(ROOT))
 
 import saecodec  # noqa: E402
 from saecodec.crypto.keys import derive_master_key  # noqa: E402
-from saecodec.crypto.keystreams import keystream, logistic_lane_seeds  # noqa: E402
+from saecodec.crypto.keystreams import apply_keystream, keystream, logistic_lane_seeds  # noqa: E402
 from saecodec.crypto.mac import compute_tag  # noqa: E402
 from saecodec.crypto.subkeys import derive_file_keys  # noqa: E402
 from saecodec.format.container import MAGIC, TAG_BYTES, assemble, read_envelope  # noqa: E402
-from saecodec.format.header import KdfParams  # noqa: E402
+from saecodec.format.header import (  # noqa: E402
+    RD_VERSION,
+    CryptoInfo,
+    Header,
+    ImageInfo,
+    KdfParams,
+    RdQuantInfo,
+    pack_header,
+)
+from saecodec.imaging.io import load_pixels  # noqa: E402
+from saecodec.kernels.dct import quantise  # noqa: E402
 from saecodec.kernels.logistic import BYTES_PER_CHUNK  # noqa: E402
+from saecodec.profiles import rd  # noqa: E402
 from tests.conftest import synthetic_image  # noqa: E402
 
 VECTORS = ROOT / "spec" / "vectors"
-GOLDEN = ROOT / "tests" / "golden" / "v1.0"
+GOLDEN_ROOT = ROOT / "tests" / "golden"
 KEY = saecodec.SecretKey(bytes.fromhex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"))
 OTHER_KEY = saecodec.SecretKey(bytes(32))
 PASSWORD = "saec test vector password"
@@ -45,6 +60,45 @@ def write_new(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def write_index(path: Path, fixed: dict, list_key: str, entries: list[dict]) -> None:
+    """Write the JSON index ``{**fixed, list_key: entries}``, append-only.
+
+    A new index is written whole. An existing one keeps its bytes: entries already in it (by ``name``) stay as
+    they are, even if a fresh computation differs (that is reported: shipped vectors never change), and only
+    the entries it lacks are appended, after the old ones and in ``entries``' order.
+    """
+    def dump(value: dict) -> bytes:
+        return (json.dumps(value, indent=1) + "\n").encode()
+
+    if not path.exists():
+        write_new(path, dump({**fixed, list_key: entries}))
+        return
+    old_bytes = path.read_bytes()
+    old = json.loads(old_bytes)
+    if dump(old) != old_bytes:
+        print(f"kept existing {path.relative_to(ROOT)} unchanged: it is not in this tool's layout, so appending "
+              "to it would rewrite shipped bytes; add new entries by hand")
+        return
+    for key, value in fixed.items():
+        if old.get(key) != value:
+            print(f"kept existing {path.relative_to(ROOT)} field {key!r} (differs from a fresh one)")
+    shipped = {entry["name"]: entry for entry in old[list_key]}
+    for entry in entries:
+        if entry["name"] in shipped and shipped[entry["name"]] != entry:
+            print(f"kept existing entry {entry['name']!r} of {path.relative_to(ROOT)} (differs from a fresh one; "
+                  "shipped vectors never change)")
+    added = [entry for entry in entries if entry["name"] not in shipped]
+    if not added:
+        return
+    old[list_key] = old[list_key] + added
+    new_bytes = dump(old)
+    # Only the closing brackets of the old text may change: every shipped entry keeps its bytes.
+    closing = old_bytes.rstrip().rstrip(b"}").rstrip().rstrip(b"]").rstrip()
+    assert new_bytes.startswith(closing), "appending would alter shipped bytes"
+    path.write_bytes(new_bytes)
+    print(f"appended {', '.join(e['name'] for e in added)} to {path.relative_to(ROOT)}")
 
 
 def pixels_digest(pixels: np.ndarray) -> str:
@@ -116,8 +170,187 @@ def reframe(data: bytes, edit, key=KEY, retag: bool = True) -> bytes:
     return body + compute_tag(keys.authentication, body)
 
 
-def file_vectors() -> list[dict]:
+def reforge(data: bytes, *, edit_sections=None, edit_header=None, version: tuple[int, int] | None = None,
+            key=KEY) -> bytes:
+    """Rewrite a file below the encryption: decrypt its payload, let ``edit_sections`` change the plaintext
+    sections (a list of ``[name, bytes]``), set the section lengths to match, let ``edit_header`` change the
+    header map, optionally set the version (preamble and ``format`` field), re-encrypt and re-tag with ``key``.
+
+    This is what a forger holding the key can do, so the result passes the tag check and fails only where the
+    edit made it wrong.
+    """
+    envelope = read_envelope(data)
+    mapping = envelope.header_map
+    crypto = mapping["crypto"]
+    kdf = KdfParams.from_map(crypto["kdf"], saecodec.DEFAULT_LIMITS)
+    keys = derive_file_keys(derive_master_key(key, kdf), crypto["nonce"])
+    plain = apply_keystream(crypto["cipher"], keys.encryption, envelope.payload)
+    sections, pos = [], 0
+    for name, length in mapping["sections"]:
+        sections.append([name, plain[pos : pos + length]])
+        pos += length
+    if edit_sections is not None:
+        edit_sections(sections)
+    mapping["sections"] = [[name, len(section)] for name, section in sections]
+    if edit_header is not None:
+        edit_header(mapping)
+    if version is not None:
+        mapping["format"] = list(version)
+    payload = apply_keystream(crypto["cipher"], keys.encryption, b"".join(section for _, section in sections))
+    body = assemble(msgpack.packb(mapping, use_bin_type=True), payload, version or envelope.version)
+    return body + compute_tag(keys.authentication, body)
+
+
+def flip(data: bytes, index: int) -> bytes:
+    out = bytearray(data)
+    out[index] ^= 0x01
+    return bytes(out)
+
+
+def set_path(*path, value):
+    def edit(mapping):
+        target = mapping
+        for part in path[:-1]:
+            target = target[part]
+        target[path[-1]] = value
+    return edit
+
+
+def secret_fields(key) -> dict:
+    if isinstance(key, saecodec.Password):
+        return {"password": PASSWORD}
+    return {"key": key.material.hex()}
+
+
+def encode_rd_plane_steps(image: np.ndarray, key, nonce: bytes, *, steps: tuple[int, ...], chroma: str,
+                          deblock: int, cipher: str = "chacha20") -> bytes:
+    """A valid rd file with a different quantiser step per plane (the format allows it; ``encode`` always
+    writes one step for all planes), built from the rd profile's own analysis and entropy coder."""
+    pixels, mode = load_pixels(image, saecodec.DEFAULT_LIMITS)
+    info = ImageInfo(pixels.shape[0], pixels.shape[1], mode)
+    assert not info.has_alpha
+    analysis = rd._Analysis(pixels[:, :, : info.colour_channels], chroma)
+    assert len(steps) == len(analysis.coefficients)
+    indices = [quantise(coef, step / 16.0).astype(np.int64) for coef, step in zip(analysis.coefficients, steps)]
+    planes = analysis.code(indices, info)
+    sections = tuple((name, len(data)) for name, data in zip(analysis.model_base.plane_names, planes))
+    kdf = key.new_kdf_params() if isinstance(key, saecodec.Password) else KdfParams("secret-key")
+    header = Header(info, analysis.model(deblock), RdQuantInfo(tuple(steps)), CryptoInfo(cipher, kdf, nonce), sections,
+                    RD_VERSION)
+    keys = derive_file_keys(derive_master_key(key, kdf), nonce)
+    body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, b"".join(planes)), RD_VERSION)
+    return body + compute_tag(keys.authentication, body)
+
+
+def ok_vectors(good: dict) -> tuple[list[dict], dict[str, bytes]]:
+    """Write the valid files of ``good`` (name -> (image, encode options, key)) that are missing; their entries.
+
+    The options are ``encode``'s keyword arguments, or a function ``(image, key, nonce) -> bytes``."""
+    entries, produced = [], {}
+    for name, (image, options, key) in good.items():
+        path = VECTORS / "files" / f"{name}.saec"
+        if not path.exists():
+            nonce = hashlib.sha256(name.encode()).digest()
+            if callable(options):
+                write_new(path, options(image, key, nonce))
+            else:
+                write_new(path, saecodec.encode(image, key, _nonce=nonce, **options))
+        data = path.read_bytes()
+        produced[name] = data
+        decoded = saecodec.decode(data, key)
+        entries.append(
+            {"name": name, "file": f"files/{name}.saec", **secret_fields(key),
+             "expect": {"shape": list(decoded.shape), "pixels_sha256": pixels_digest(decoded)}}
+        )
+    return entries, produced
+
+
+def fail_vectors(bad: dict) -> list[dict]:
+    """Write the failing files of ``bad`` (name -> (bytes, error[, key or password])) that are missing."""
     entries = []
+    for name, spec in bad.items():
+        data, error = spec[0], spec[1]
+        entry = {"name": name, "file": f"files/{name}.saec"}
+        if len(spec) > 2 and isinstance(spec[2], str):
+            entry["password"] = spec[2]
+            key = saecodec.key_from_password(spec[2])
+        else:
+            key = spec[2] if len(spec) > 2 else KEY
+            entry["key"] = key.material.hex()
+        entry["expect"] = {"error": error}
+        path = VECTORS / "files" / f"{name}.saec"
+        if not path.exists():
+            check_failure(name, data, key, error)
+        write_new(path, data)
+        entries.append(entry)
+    return entries
+
+
+def check_failure(name: str, data: bytes, key, error: str) -> None:
+    """Refuse to ship a failing vector that does not fail with exactly the error it documents."""
+    try:
+        saecodec.decode(data, key)
+    except saecodec.SaecError as exc:
+        if type(exc).__name__ != error:
+            raise SystemExit(f"{name}: expected {error}, the reader raised {type(exc).__name__}: {exc}") from None
+        return
+    raise SystemExit(f"{name}: expected {error}, but the file decodes")
+
+
+def rd_vectors() -> list[dict]:
+    """Format 1.1: the rd profile's valid files and one file per way a reader of an rd file must fail."""
+    good = {
+        "ok-rd-rgb-444-chacha20": (synthetic_image(16, 24, 3, seed=31),
+                                   dict(profile="rd", quality=75, chroma="444", cipher="chacha20"), KEY),
+        "ok-rd-rgb-420-logistic": (synthetic_image(13, 9, 3, seed=32),
+                                   dict(profile="rd", quality=50, chroma="420", cipher="logistic"), KEY),
+        "ok-rd-gray-chacha20": (synthetic_image(13, 11, 1, seed=33),
+                                dict(profile="rd", quality=90, cipher="chacha20"), KEY),
+        "ok-rd-rgba-chacha20": (synthetic_image(10, 9, 4, seed=34),
+                                dict(profile="rd", quality=60, chroma="444", cipher="chacha20"), KEY),
+        "ok-rd-la-password": (synthetic_image(9, 13, 2, seed=35),
+                              dict(profile="rd", quality=40, cipher="chacha20"),
+                              saecodec.key_from_password(PASSWORD, **FAST)),
+        "ok-rd-rgb-420-plane-steps": (
+            synthetic_image(11, 21, 3, seed=36),
+            lambda image, key, nonce: encode_rd_plane_steps(image, key, nonce, steps=(72, 200, 131), chroma="420",
+                                                            deblock=24),
+            KEY),
+    }
+    entries, produced = ok_vectors(good)
+
+    base = produced["ok-rd-rgb-444-chacha20"]
+    envelope = read_envelope(base)
+    y_bytes, cb_bytes, _ = (length for _, length in envelope.header_map["sections"])
+
+    def edit_plane(name: str, change):
+        def edit(sections):
+            for entry in sections:
+                if entry[0] == name:
+                    entry[1] = change(entry[1])
+        return edit
+
+    bad = {
+        "fail-rd-in-version-1.0": (reforge(base, version=(1, 0)), "FormatError"),
+        "fail-rd-step-out-of-range": (
+            reforge(base, edit_header=lambda m: m["quant"]["steps"].__setitem__(1, 1)), "FormatError"),
+        "fail-rd-unknown-chroma": (reforge(base, edit_header=set_path("model", "chroma", value="422")),
+                                   "UnsupportedFeatureError"),
+        "fail-rd-deblock-out-of-range": (reforge(base, edit_header=set_path("model", "deblock", value=65)),
+                                         "FormatError"),
+        "fail-rd-grey-colour-rgb": (reforge(base, edit_header=set_path("model", "colour", value="grey")),
+                                    "FormatError"),
+        "fail-rd-short-plane": (reforge(base, edit_sections=edit_plane("y", lambda b: b[:4])), "FormatError"),
+        "fail-rd-plane-trailing-byte": (reforge(base, edit_sections=edit_plane("y", lambda b: b + b"\x00")),
+                                        "FormatError"),
+        "fail-rd-plane-truncated": (reforge(base, edit_sections=edit_plane("cr", lambda b: b[:-1])), "FormatError"),
+        "fail-rd-tampered-plane": (flip(base, envelope.header_end + y_bytes + cb_bytes // 2), "AuthenticationError"),
+    }
+    return entries + fail_vectors(bad)
+
+
+def file_vectors() -> list[dict]:
+    """Format 1.0: the paper profile's valid files and one file per way a reader must fail."""
     good = {
         "ok-rgb-chacha20-level1": (synthetic_image(16, 24, 3, seed=11), dict(level=1, cipher="chacha20"), KEY),
         "ok-gray-logistic-level2": (synthetic_image(13, 11, 1, seed=12), dict(level=2, cipher="logistic"), KEY),
@@ -127,35 +360,10 @@ def file_vectors() -> list[dict]:
             saecodec.key_from_password(PASSWORD, **FAST),
         ),
     }
-    produced = {}
-    for name, (image, options, key) in good.items():
-        path = VECTORS / "files" / f"{name}.saec"
-        if not path.exists():
-            write_new(path, saecodec.encode(image, key, _nonce=hashlib.sha256(name.encode()).digest(), **options))
-        data = path.read_bytes()
-        produced[name] = data
-        secret = {"password": PASSWORD} if isinstance(key, saecodec.Password) else {"key": key.material.hex()}
-        decoded = saecodec.decode(data, key)
-        entries.append(
-            {"name": name, "file": f"files/{name}.saec", **secret,
-             "expect": {"shape": list(decoded.shape), "pixels_sha256": pixels_digest(decoded)}}
-        )
+    entries, produced = ok_vectors(good)
 
     base = produced["ok-rgb-chacha20-level1"]
     header_end = read_envelope(base).header_end
-
-    def flip(data: bytes, index: int) -> bytes:
-        out = bytearray(data)
-        out[index] ^= 0x01
-        return bytes(out)
-
-    def set_path(*path, value):
-        def edit(mapping):
-            target = mapping
-            for part in path[:-1]:
-                target = target[part]
-            target[path[-1]] = value
-        return edit
 
     bad = {
         "fail-bad-tag": (flip(base, len(base) - 1), "AuthenticationError"),
@@ -185,39 +393,45 @@ def file_vectors() -> list[dict]:
             reframe(base, lambda m: m["sections"].__setitem__(1, ["latent", m["sections"][1][1] - 1])
                     or m["sections"].append(["extra", 1])), "FormatError"),
     }
-    for name, spec in bad.items():
-        data, error = spec[0], spec[1]
-        write_new(VECTORS / "files" / f"{name}.saec", data)
-        entry = {"name": name, "file": f"files/{name}.saec"}
-        if len(spec) > 2 and isinstance(spec[2], str):
-            entry["password"] = spec[2]
-        else:
-            entry["key"] = (spec[2] if len(spec) > 2 else KEY).material.hex()
-        entry["expect"] = {"error": error}
-        entries.append(entry)
-    return entries
+    return entries + fail_vectors(bad)
 
 
-def golden_files() -> list[dict]:
-    cases = {
+#: golden files per format version: name -> (image, encode options); all read with KEY
+GOLDEN_CASES = {
+    "v1.0": {
         "rgb-64x48-level1-chacha20": (synthetic_image(48, 64, 3, seed=21), dict(level=1, cipher="chacha20")),
         "rgb-64x48-level2-logistic": (synthetic_image(48, 64, 3, seed=21), dict(level=2, cipher="logistic")),
         "gray-30x21-level1-logistic": (synthetic_image(21, 30, 1, seed=22), dict(level=1, cipher="logistic")),
         "la-19x27-level2-chacha20": (synthetic_image(27, 19, 2, seed=23), dict(level=2, cipher="chacha20")),
         "rgba-25x17-level1-perchannel-f16": (
             synthetic_image(17, 25, 4, seed=24), dict(level=1, weights="f16le", per_channel=True)),
-    }
+    },
+    "v1.1": {
+        "rgb-64x48-rd-q75-444-chacha20": (
+            synthetic_image(48, 64, 3, seed=21), dict(profile="rd", quality=75, chroma="444", cipher="chacha20")),
+        "rgb-64x48-rd-q50-420-logistic": (
+            synthetic_image(48, 64, 3, seed=21), dict(profile="rd", quality=50, chroma="420", cipher="logistic")),
+        "gray-30x21-rd-q90-chacha20": (
+            synthetic_image(21, 30, 1, seed=22), dict(profile="rd", quality=90, cipher="chacha20")),
+        "la-19x27-rd-q40-logistic": (
+            synthetic_image(27, 19, 2, seed=23), dict(profile="rd", quality=40, cipher="logistic")),
+        "rgba-25x17-rd-q60-420-chacha20": (
+            synthetic_image(17, 25, 4, seed=24), dict(profile="rd", quality=60, chroma="420", cipher="chacha20")),
+    },
+}
+
+
+def golden_files(folder: Path, cases: dict) -> list[dict]:
+    """Write the missing golden files of one format version and their decoded pixels as PNG; their entries."""
     entries = []
     for name, (image, options) in cases.items():
-        path = GOLDEN / f"{name}.saec"
+        path = folder / f"{name}.saec"
         if not path.exists():
             write_new(path, saecodec.encode(image, KEY, _nonce=hashlib.sha256(name.encode()).digest(), **options))
         decoded = saecodec.decode(path.read_bytes(), KEY)
-        expected = GOLDEN / f"{name}.png"
-        buffer = Path(expected).with_suffix(".tmp.png")
-        saecodec.imaging.io.to_pil(decoded).save(buffer)
-        write_new(expected, buffer.read_bytes())
-        buffer.unlink()
+        buffer = io.BytesIO()
+        saecodec.imaging.io.to_pil(decoded).save(buffer, format="PNG")
+        write_new(folder / f"{name}.png", buffer.getvalue())
         entries.append({"name": name, "file": f"{name}.saec", "expected": f"{name}.png"})
     return entries
 
@@ -227,11 +441,11 @@ def main() -> int:
 
     keys_json = json.dumps(keystream_vectors(), indent=1) + "\n"
     write_new(VECTORS / "keystreams.json", keys_json.encode())
-    files_json = json.dumps({"key_note": "keys are hex secret keys; passwords are UTF-8 strings",
-                             "vectors": file_vectors()}, indent=1) + "\n"
-    write_new(VECTORS / "files.json", files_json.encode())
-    golden_json = json.dumps({"key": KEY.material.hex(), "files": golden_files()}, indent=1) + "\n"
-    write_new(GOLDEN / "manifest.json", golden_json.encode())
+    write_index(VECTORS / "files.json", {"key_note": "keys are hex secret keys; passwords are UTF-8 strings"},
+                "vectors", file_vectors() + rd_vectors())
+    for version, cases in GOLDEN_CASES.items():
+        folder = GOLDEN_ROOT / version
+        write_index(folder / "manifest.json", {"key": KEY.material.hex()}, "files", golden_files(folder, cases))
     return 0
 
 
