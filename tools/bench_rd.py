@@ -67,8 +67,8 @@ QUALITY_QUICK = (10, 25, 40, 60, 80, 92)
 JP2_BPP_FULL = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 JP2_BPP_QUICK = (0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
 SAEC_LEVELS = (1, 2)
-SAEC_RD_FULL = tuple(range(0, 101, 10))
-SAEC_RD_QUICK = (20, 50, 80)
+SAEC_RD_FULL = QUALITY_FULL
+SAEC_RD_QUICK = QUALITY_QUICK
 
 
 # --------------------------------------------------------------------------- codecs
@@ -180,9 +180,13 @@ def saec_codecs(quick: bool, notes: list[str]) -> list[Codec]:
                     lambda px, level: saecodec.encode(px, key, level=level), decode,
                     describe=lambda level: f"level {level}", repeats=SLOW_REPEATS, nominal_bpp=_saec_nominal_bpp)]
     if has_rd_profile():
-        codecs.append(Codec("saec-rd", "saecodec RD profile", SAEC_RD_QUICK if quick else SAEC_RD_FULL,
+        settings = SAEC_RD_QUICK if quick else SAEC_RD_FULL
+        codecs.append(Codec("saec-rd", "saecodec RD profile", settings,
                             lambda px, q: saecodec.encode(px, key, profile="rd", quality=q), decode,
-                            describe=lambda q: f"quality {q}", repeats=SLOW_REPEATS))
+                            describe=lambda q: f"quality {q}"))
+        codecs.append(Codec("saec-rd-420", "saecodec RD profile, 4:2:0 chroma", settings,
+                            lambda px, q: saecodec.encode(px, key, profile="rd", quality=q, chroma="420"), decode,
+                            describe=lambda q: f"quality {q}, 4:2:0"))
     else:
         notes.append("saecodec RD profile skipped: saecodec.encode has no 'profile' parameter yet.")
     return codecs
@@ -648,7 +652,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rd.md and rd_curves.png go")
     parser.add_argument("--quick", action="store_true", help="fewer settings per codec (smoke run)")
     parser.add_argument("--codecs", default=None,
-                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,jxl,saec-paper,saec-rd")
+                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,jxl,saec-paper,saec-rd,saec-rd-420")
     parser.add_argument("--bd-method", choices=("cubic", "pchip", "auto"), default="cubic",
                         help="cubic = VCEG-M33 (default); pchip needs scipy and falls back to cubic without it")
     return parser.parse_args(argv)
