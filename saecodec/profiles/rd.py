@@ -14,6 +14,7 @@ KLT (the optimal linear auto-encoder) coded the same way is 0.29 dB worse in BD-
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -69,10 +70,15 @@ def quality_to_step(quality: float) -> int:
     return int(min(max(round(step * 16.0), RD_STEP_MIN), RD_STEP_MAX))
 
 
+def _is_number(value: object) -> bool:
+    """A real number, numpy scalars included; booleans are not numbers here."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def _positive_number(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
         raise InputError(f"{name} must be a positive finite number, not {value!r}")
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class RdSettings:
             raise InputError(f"give at most one of quality, target_bpp and target_psnr (got {', '.join(given)})")
         if self.quality is not None:
             q = self.quality
-            if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 <= q <= 100:
+            if not _is_number(q) or not 0 <= q <= 100:  # type: ignore[operator]
                 raise InputError(f"quality must be a number from 0 to 100, not {q!r}")
         if self.target_bpp is not None:
             _positive_number(self.target_bpp, "target_bpp")
