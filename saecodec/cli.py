@@ -4,7 +4,7 @@ Subcommands::
 
     saec keygen -o KEYFILE [--force]
     saec encode IN -o OUT.saec (--key-file KEYFILE | --password) [--cipher chacha20|logistic] [--force] [--quiet]
-                               [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma 444|420]
+                               [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma auto|444|420]
                                [--profile paper] [--level 1|2] [--seed N]
     saec decode IN.saec -o OUT.png (--key-file KEYFILE | --password) [--force]
     saec info IN.saec [--json]
@@ -44,8 +44,8 @@ from . import __version__
 from .codec import DEFAULT_PROFILE, PROFILES, EncodeResult, decode, encode_with_stats, inspect, verify
 from .crypto.keys import Key, Password, generate_key, load_key
 from .errors import AuthenticationError, KeyFileError, SaecError
-from .format.header import CIPHERS, RD_CHROMA, Header, ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
-from .profiles.rd import DEFAULT_QUALITY
+from .format.header import CIPHERS, Header, ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
+from .profiles.rd import CHROMA_CHOICES, DEFAULT_QUALITY
 from .limits import DEFAULT_LIMITS
 
 __all__ = ["main", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_IO", "EXIT_INVALID", "EXIT_AUTH", "EXIT_KEY"]
@@ -547,8 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="rd: largest file of at most B bits per pixel, every byte counted")
     target.add_argument("--target-psnr", type=_positive("PSNR"), default=None, metavar="P",
                         help="rd: smallest file whose decoded image has a PSNR of at least P dB")
-    p.add_argument("--chroma", choices=RD_CHROMA, default=None,
-                   help="rd: 444 keeps full-resolution colour (default), 420 halves it")
+    p.add_argument("--chroma", choices=CHROMA_CHOICES, default=None,
+                   help="rd: 444 keeps full-resolution colour, 420 halves it, auto (default) takes 420 only at low "
+                        "rates where it wins")
     p.add_argument("--level", type=int, choices=(1, 2), default=None,
                    help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
     p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")

@@ -287,7 +287,7 @@ def test_target_bpp_is_met_closely_and_is_the_finest_step_that_fits(key, monkeyp
 @pytest.mark.parametrize("target", [30.0, 36.0, 42.0])
 def test_target_psnr_is_met_by_the_coarsest_step(key, monkeypatch, target):
     image = textured(64, 80, 3, seed=7)
-    result = saecodec.encode_with_stats(image, key, target_psnr=target)
+    result = saecodec.encode_with_stats(image, key, target_psnr=target, chroma="444")  # one sampling searched
     assert result.psnr >= target
     decoded = saecodec.decode(result.data, key)
     assert reference_psnr(colour_of(image), colour_of(decoded)) >= target
@@ -960,8 +960,8 @@ def cli_rd_file(cli_dir: Path, cli_image, cli_key: Path) -> Path:
     [
         ([], r"quality 75, step 12\.5, chroma 444"),
         (["--quality", "60"], r"quality 60, step [\d.]+, chroma 444"),
-        (["--target-bpp", "1.5"], r"target 1\.5 bpp, step [\d.]+, chroma 444"),
-        (["--target-psnr", "30"], r"target 30 dB, step [\d.]+, chroma 444"),
+        (["--target-bpp", "1.5"], r"target 1\.5 bpp, step [\d.]+, chroma (444|420)"),
+        (["--target-psnr", "30"], r"target 30 dB, step [\d.]+, chroma (444|420)"),
         (["--chroma", "420"], r"quality 75, step 12\.5, chroma 420"),
         (["--profile", "rd", "--cipher", "logistic"], r"quality 75, step 12\.5, chroma 444"),
         (["--profile", "rd", "--quality", "95", "--chroma", "420"], r"quality 95, step [\d.]+, chroma 420"),
@@ -983,7 +983,9 @@ def test_cli_rd_round_trip_and_report(tmp_path, cli_image, cli_key, capsys, opti
     header = saecodec.inspect(enc.read_bytes())
     assert (header.profile, header.version) == ("rd", (1, 1))
     assert header.crypto.cipher == ("logistic" if "logistic" in options else "chacha20")
-    assert header.model.chroma == ("420" if "420" in options else "444")
+    assert header.model.chroma == re.search(r"chroma (\d+)", match["setting"])[1]
+    if "--chroma" in options or not any(o.startswith("--target") for o in options):
+        assert header.model.chroma == ("420" if "420" in options else "444")  # quality 60-95: above the crossover
     step = re.search(r"step ([\d.]+)", match["setting"])[1]
     assert float(step) == header.quant.steps[0] / 16
 
@@ -1098,3 +1100,30 @@ def test_numpy_scalars_are_numbers(value: object) -> None:
     expected = saecodec.encode(image, key, quality=50, _nonce=bytes(32))
     assert saecodec.encode(image, key, quality=value, _nonce=bytes(32)) == expected
     assert saecodec.encode_with_stats(image, key, target_bpp=np.float32(100.0)).bpp <= 100.0
+
+
+def test_auto_chroma_follows_the_crossover_in_quality_mode() -> None:
+    key = saecodec.generate_key()
+    image = synthetic_image(40, 48, 3, seed=11)
+    low, high = saecodec.encode_with_stats(image, key, quality=10), saecodec.encode_with_stats(image, key, quality=60)
+    assert rd.quality_to_step(10) >= rd.AUTO_CHROMA_STEP > rd.quality_to_step(60)
+    assert (low.header.model.chroma, high.header.model.chroma) == ("420", "444")
+    forced = saecodec.encode_with_stats(image, key, quality=10, chroma="444")
+    assert forced.header.model.chroma == "444" and forced.bpp > low.bpp
+
+
+@pytest.mark.parametrize("target", [0.25, 0.4, 1.0])
+def test_auto_chroma_takes_the_better_sampling_for_a_size_target(target: float) -> None:
+    key = saecodec.generate_key()
+    image = textured(192, 192, 3, seed=5)  # large enough that the ~300-byte header fits 0.15 bpp
+    results = {c: saecodec.encode_with_stats(image, key, target_bpp=target, chroma=c) for c in ("auto", "444", "420")}
+    assert all(r.bpp <= target for r in results.values())
+    assert results["auto"].psnr == max(results["444"].psnr, results["420"].psnr)
+
+
+def test_auto_chroma_takes_the_smaller_file_for_a_psnr_target() -> None:
+    key = saecodec.generate_key()
+    image = textured(96, 96, 3, seed=8)
+    results = {c: saecodec.encode_with_stats(image, key, target_psnr=30.0, chroma=c) for c in ("auto", "444", "420")}
+    assert all(r.psnr >= 30.0 for r in results.values())
+    assert results["auto"].bpp == min(results["444"].bpp, results["420"].bpp)

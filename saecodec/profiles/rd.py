@@ -56,6 +56,10 @@ __all__ = [
 DEFAULT_QUALITY = 75
 _DEBLOCK_CHOICES = (0, 4, 8, 12, 16)  # encoder's candidates, sixteenths of the step
 _BASE_STEP = 25.0  # step at quality 50
+#: With chroma "auto", 4:2:0 from this step (sixteenths) on: on the paper's four images 4:2:0 is better at
+#: equal size from step ~50 (quality ~25, ~0.3 bpp) down, 4:4:4 above (see the README's RD section).
+AUTO_CHROMA_STEP = 50 * 16
+CHROMA_CHOICES = ("auto",) + RD_CHROMA
 
 
 def quality_to_step(quality: float) -> int:
@@ -88,7 +92,7 @@ class RdSettings:
     quality: Optional[float] = None
     target_bpp: Optional[float] = None
     target_psnr: Optional[float] = None
-    chroma: str = "444"
+    chroma: str = "auto"
     deblock: Optional[int] = None  # threshold in sixteenths of the step; None: the encoder picks the best
 
     def __post_init__(self) -> None:
@@ -103,8 +107,8 @@ class RdSettings:
             _positive_number(self.target_bpp, "target_bpp")
         if self.target_psnr is not None:
             _positive_number(self.target_psnr, "target_psnr")
-        if self.chroma not in RD_CHROMA:
-            raise InputError(f"chroma must be one of {', '.join(RD_CHROMA)}, not {self.chroma!r}")
+        if self.chroma not in CHROMA_CHOICES:
+            raise InputError(f"chroma must be one of {', '.join(CHROMA_CHOICES)}, not {self.chroma!r}")
         d = self.deblock
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= RD_DEBLOCK_MAX):
             raise InputError(f"deblock must be an integer from 0 to {RD_DEBLOCK_MAX}, not {d!r}")
@@ -226,9 +230,39 @@ def encode_colour(colour: np.ndarray, image: ImageInfo, settings: RdSettings,
     """Code the (H, W, C) colour planes at the quality or target in ``settings``.
 
     ``file_size`` gives the whole file's size for a candidate (the container adds header, alpha and tag), so
-    ``target_bpp`` counts every byte.
+    ``target_bpp`` counts every byte. With ``chroma="auto"`` a quality below the crossover uses 4:2:0; a
+    target is searched with both samplings, keeping the better (the crossover depends on the image).
     """
-    analysis = _Analysis(colour, settings.chroma)
+    if colour.shape[2] == 1:
+        return _encode_fixed(colour, image, settings, "444", file_size).plain
+    if settings.chroma != "auto":
+        return _encode_fixed(colour, image, settings, settings.chroma, file_size).plain
+    if settings.target_bpp is None and settings.target_psnr is None:
+        step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
+        chroma = "420" if step >= AUTO_CHROMA_STEP else "444"
+        return _encode_fixed(colour, image, settings, chroma, file_size).plain
+    full = _encode_fixed(colour, image, settings, "444", file_size)
+    try:
+        half = _encode_fixed(colour, image, settings, "420", file_size)
+    except InputError:  # 4:2:0 cannot reach a PSNR that 4:4:4 reaches (4:4:4 failing has raised already)
+        return full.plain
+    if settings.target_bpp is not None:
+        return half.plain if half.psnr > full.psnr else full.plain
+    return half.plain if half.size < full.size else full.plain
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    plain: PlainImage
+    step: int
+    psnr: float
+    size: int
+
+
+def _encode_fixed(colour: np.ndarray, image: ImageInfo, settings: RdSettings, chroma: str,
+                  file_size: Callable[[PlainImage], int]) -> _Candidate:
+    """Encode with one chroma sampling: pick the step (quality or search), then the best deblocking."""
+    analysis = _Analysis(colour, chroma)
     pixels = image.height * image.width
 
     def plain(step: int, indices: list[np.ndarray], deblock_sixteenths: int) -> PlainImage:
@@ -245,17 +279,19 @@ def encode_colour(colour: np.ndarray, image: ImageInfo, settings: RdSettings,
         step = _search(fits, want_smallest=True, what=f"{settings.target_bpp:g} bpp",
                        hint="the coarsest quantiser still makes a larger file")
     elif settings.target_psnr is not None:
+        target = settings.target_psnr
 
         def good(step: int) -> bool:
-            return analysis.best_deblock(analysis.quantise(step), step, image, settings.deblock)[1] >= settings.target_psnr
+            return analysis.best_deblock(analysis.quantise(step), step, image, settings.deblock)[1] >= target
 
         step = _search(good, want_smallest=False, what=f"{settings.target_psnr:g} dB",
                        hint="the finest quantiser does not reach it")
     else:
         step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
     indices = analysis.quantise(step)
-    deblock_choice, _ = analysis.best_deblock(indices, step, image, settings.deblock)
-    return plain(step, indices, deblock_choice)
+    deblock_choice, value = analysis.best_deblock(indices, step, image, settings.deblock)
+    chosen = plain(step, indices, deblock_choice)
+    return _Candidate(chosen, step, value, file_size(chosen))
 
 
 def _search(ok: Callable[[int], bool], *, want_smallest: bool, what: str, hint: str) -> int:
