@@ -471,8 +471,6 @@ RGB_FORMAT_ERRORS = {
     "deblock -1": _set("model.deblock", -1),
     "deblock bool": _set("model.deblock", True),
     "deblock missing": _delete("model.deblock"),
-    "block 16": _set("model.block", 16),
-    "block 4": _set("model.block", 4),
     "block 8.0": _set("model.block", 8.0),
     "plane section 4 bytes": _section_length("cb", 4),
     "plane section 0 bytes": _section_length("y", 0),
@@ -490,6 +488,8 @@ RGB_UNSUPPORTED = {
     "chroma int": None,  # not a str: a FormatError, checked separately below
     "colour rgb": _set("model.colour", "rgb"),
     "colour xyz": _set("model.colour", "xyz"),
+    "block 16": _set("model.block", 16),
+    "block 4": _set("model.block", 4),
     "transform dct-iv": _set("model.transform", "dct-iv"),
     "transform wavelet": _set("model.transform", "wavelet"),
     "latent rc2": _set("quant.latent", "rc2"),

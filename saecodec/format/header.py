@@ -235,7 +235,8 @@ class RdModelInfo:
 
     @classmethod
     def from_map(cls, m: Any, image: ImageInfo) -> RdModelInfo:
-        _require(_get(m, "block", int, "model") == 8, "model.block must be 8 in the rd profile")
+        if _get(m, "block", int, "model") != 8:  # a later version may add block sizes: unsupported, not malformed
+            raise UnsupportedFeatureError(f"unsupported model.block {m['block']} in the rd profile (known: 8)")
         transform = _get_choice(m, "transform", "model", RD_TRANSFORMS)
         colour = _get_choice(m, "colour", "model", RD_COLOURS)
         _require((colour == "ycbcr") == (image.colour_channels == 3), f"model.colour {colour!r} disagrees with mode")

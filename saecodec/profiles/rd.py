@@ -144,7 +144,7 @@ def _finish(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo, padded: li
     for p, (rows, cols) in enumerate(model.plane_shapes(image)):
         threshold = deblock_sixteenths * quant.step(p) / 16.0
         plane = deblock(padded[p], threshold)[:rows, :cols]
-        if (rows, cols) != (image.height, image.width):
+        if p > 0 and model.chroma == "420":  # always filtered, even when the plane is already 1x1
             plane = upsample2(plane, image.height, image.width)
         planes.append(plane)
     if model.colour == "grey":
