@@ -1,4 +1,4 @@
-"""The latent-grid range coder (saecodec.entropy, spec/drafts/entropy-coder.md).
+"""The latent-grid range coder (saecodec.entropy, spec/rc1-entropy-coder.md).
 
 Besides round trips and error handling, this file holds a second, plain-Python implementation of the coder
 written from the spec alone (``ref_encode`` / ``ref_decode``); the Numba kernels must agree with it byte for

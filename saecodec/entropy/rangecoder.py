@@ -1,4 +1,4 @@
-"""Adaptive binary range coder for quantised latent grids (spec/drafts/entropy-coder.md).
+"""Adaptive binary range coder for quantised latent grids (spec/rc1-entropy-coder.md).
 
 The arithmetic is the LZMA range coder's (Igor Pavlov, LZMA SDK ``LzmaEnc.c``/``LzmaDec.c``): 32-bit range,
 11-bit probabilities of a 0 bit, shift-5 update, carry propagation through ``cache``/``cache_size``, a 5-byte
