@@ -67,7 +67,7 @@ QUALITY_QUICK = (10, 25, 40, 60, 80, 92)
 JP2_BPP_FULL = (0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 JP2_BPP_QUICK = (0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
 SAEC_LEVELS = (1, 2)
-SAEC_RD_FULL = QUALITY_FULL
+SAEC_RD_FULL = QUALITY_FULL + (98, 100)  # up to ~10 bpp: past the paper profile's 6.1 bpp at 4:1
 SAEC_RD_QUICK = QUALITY_QUICK
 
 
@@ -436,10 +436,12 @@ def timing_table(points: list[Point], codecs: list[Codec]) -> str:
                      "encode s, whole sweep"], rows)
 
 
-def reference_at(points: list[Point], image: str, bpp: float, quality: float) -> tuple[float | None, float | None]:
-    """JPEG's PSNR at ``bpp`` and JPEG's bpp at ``quality`` on this image, interpolated linearly in log10(bpp)
-    along its operational curve; None outside the sweep. Gives a two-point codec a comparison BD cannot."""
-    rates, psnrs = curve(points, REFERENCE, image)
+def reference_at(points: list[Point], image: str, bpp: float, quality: float,
+                 codec: str = REFERENCE) -> tuple[float | None, float | None]:
+    """A codec's (default JPEG's) PSNR at ``bpp`` and its bpp at ``quality`` on this image, interpolated
+    linearly in log10(bpp) along its operational curve; None outside the sweep. Gives a two-point codec a
+    comparison BD cannot."""
+    rates, psnrs = curve(points, codec, image)
     if rates.size < 2:
         return None, None
     at_rate = float(np.interp(np.log10(bpp), np.log10(rates), psnrs)) if rates[0] <= bpp <= rates[-1] else None
@@ -449,16 +451,23 @@ def reference_at(points: list[Point], image: str, bpp: float, quality: float) ->
 
 
 def nominal_table(points: list[Point]) -> str:
-    """Paper profile: the paper's nominal rate (latent only) against the true file rate, and JPEG at that point."""
+    """Paper profile: the paper's nominal rate (latent only) against the true file rate, and JPEG and the rd
+    profile at that point (the rd columns show whether rd beats the paper profile at the paper's own rates)."""
     rows = []
+    with_rd = any(p.codec == "saec-rd" for p in points)
     for p in points:
         if p.codec != "saec-paper" or not p.nominal_bpp:
             continue
         jpeg_psnr, jpeg_bpp = reference_at(points, p.image, p.bpp, p.psnr)
-        rows.append([p.image, p.label, fmt(p.nominal_bpp, 3), fmt(p.bpp, 3), f"{p.bpp / p.nominal_bpp:.3f}",
-                     fmt(p.psnr), fmt(jpeg_psnr), fmt(jpeg_bpp, 3)])
-    return md_table(["image", "setting", "nominal bpp", "true bpp", "true / nominal", "PSNR RGB",
-                     "JPEG PSNR at this bpp", "JPEG bpp at this PSNR"], rows)
+        row = [p.image, p.label, fmt(p.nominal_bpp, 3), fmt(p.bpp, 3), f"{p.bpp / p.nominal_bpp:.3f}",
+               fmt(p.psnr), fmt(jpeg_psnr), fmt(jpeg_bpp, 3)]
+        if with_rd:
+            rd_psnr, rd_bpp = reference_at(points, p.image, p.bpp, p.psnr, codec="saec-rd")
+            row += [fmt(rd_psnr), fmt(rd_bpp, 3)]
+        rows.append(row)
+    head = ["image", "setting", "nominal bpp", "true bpp", "true / nominal", "PSNR RGB",
+            "JPEG PSNR at this bpp", "JPEG bpp at this PSNR"]
+    return md_table(head + (["rd PSNR at this bpp", "rd bpp at this PSNR"] if with_rd else []), rows)
 
 
 # --------------------------------------------------------------------------- plot
@@ -609,8 +618,8 @@ def report(args: argparse.Namespace, points: list[Point], codecs: list[Codec], i
     if any(p.codec == "saec-paper" for p in points):
         summary += ["", "## saecodec paper profile: nominal vs true rate", "",
                     "Nominal counts the 8-bit latent codes only, as the paper's 4:1 and 16:1 do; the true rate adds "
-                    "the decoder weights, header and authentication tag. The JPEG columns interpolate Pillow JPEG's "
-                    "curve on the same image ('-' where its sweep does not reach).", "", nominal_table(points)]
+                    "the decoder weights, header and authentication tag. The JPEG and rd columns interpolate Pillow "
+                    "JPEG's and the rd profile's curves on the same image ('-' where a sweep does not reach).", "", nominal_table(points)]
     summary += ["", "## Time per image", "", timing_table(points, codecs), "",
                 f"Whole benchmark: {elapsed:.0f} s wall-clock."]
     full = summary + [""] + detail_section(points, codecs, images, with_msssim)
