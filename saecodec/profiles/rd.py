@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -127,29 +130,58 @@ def _blocks(rows: int, cols: int) -> tuple[int, int]:
 # ------------------------------------------------------------------------------------------------ decoder
 
 
+_PARALLEL_MIN_SAMPLES = 1 << 16  # below this a thread hand-off costs more than it saves
+_POOL_LOCK = threading.Lock()
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _map_planes(fn: Callable[[int], np.ndarray], planes: int, samples: int) -> list[np.ndarray]:
+    """``[fn(0), fn(1), ...]``, the planes on two threads for large images (the kernels release the GIL).
+
+    Each plane is computed by the same code either way, so the result does not depend on the threading.
+    """
+    global _POOL
+    if planes < 2 or samples < _PARALLEL_MIN_SAMPLES or (os.cpu_count() or 1) < 2:
+        return [fn(p) for p in range(planes)]
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="saec-rd")
+    return list(_POOL.map(fn, range(planes)))
+
+
 def _inverse_planes(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo,
                     indices: list[np.ndarray]) -> list[np.ndarray]:
     """Dequantise and inverse-transform every plane: padded (8 bh, 8 bw) float64 planes, before deblocking."""
-    planes = []
-    for p, (rows, cols) in enumerate(model.plane_shapes(image)):
-        bh, bw = _blocks(rows, cols)
-        planes.append(dequantise_inverse(indices[p], quant.step(p), bh, bw))
-    return planes
+    shapes = model.plane_shapes(image)
+
+    def plane(p: int) -> np.ndarray:
+        return dequantise_inverse(indices[p], quant.step(p), *_blocks(*shapes[p]))
+
+    return _map_planes(plane, len(shapes), image.height * image.width)
+
+
+def _filter_plane(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo, padded: np.ndarray, p: int,
+                  deblock_sixteenths: int) -> np.ndarray:
+    """Deblock, crop and (4:2:0 chroma) up-sample one padded plane to the image's size."""
+    rows, cols = model.plane_shapes(image)[p]
+    plane = deblock(padded, deblock_sixteenths * quant.step(p) / 16.0)[:rows, :cols]
+    if p > 0 and model.chroma == "420":  # always filtered, even when the plane is already 1x1
+        plane = upsample2(plane, image.height, image.width)
+    return plane
+
+
+def _to_pixels(model: RdModelInfo, planes: list[np.ndarray]) -> np.ndarray:
+    """Colour conversion of the finished planes: (H, W, C) uint8."""
+    if model.colour == "grey":
+        return plane_to_grey(planes[0])[:, :, None]
+    return planes_to_rgb(*planes)
 
 
 def _finish(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo, padded: list[np.ndarray],
             deblock_sixteenths: int) -> np.ndarray:
     """Deblock, crop, up-sample chroma and convert: (H, W, C) uint8 colour planes."""
-    planes = []
-    for p, (rows, cols) in enumerate(model.plane_shapes(image)):
-        threshold = deblock_sixteenths * quant.step(p) / 16.0
-        plane = deblock(padded[p], threshold)[:rows, :cols]
-        if p > 0 and model.chroma == "420":  # always filtered, even when the plane is already 1x1
-            plane = upsample2(plane, image.height, image.width)
-        planes.append(plane)
-    if model.colour == "grey":
-        return plane_to_grey(planes[0])[:, :, None]
-    return planes_to_rgb(*planes)
+    planes = [_filter_plane(model, quant, image, padded[p], p, deblock_sixteenths) for p in range(len(padded))]
+    return _to_pixels(model, planes)
 
 
 def _decode_indices(data: bytes, rows: int, cols: int) -> np.ndarray:
@@ -161,11 +193,16 @@ def _decode_indices(data: bytes, rows: int, cols: int) -> np.ndarray:
 
 def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
     """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 10)."""
-    model, quant = header.model, header.quant
+    model, quant, image = header.model, header.quant, header.image
     assert isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo)
-    shapes = model.plane_shapes(header.image)
-    indices = [_decode_indices(sections[name], *shapes[p]) for p, name in enumerate(model.plane_names)]
-    return _finish(model, quant, header.image, _inverse_planes(model, quant, header.image, indices), model.deblock)
+    shapes = model.plane_shapes(image)
+
+    def plane(p: int) -> np.ndarray:  # the whole pipeline of one plane, up to the colour conversion
+        indices = _decode_indices(sections[model.plane_names[p]], *shapes[p])
+        padded = dequantise_inverse(indices, quant.step(p), *_blocks(*shapes[p]))
+        return _filter_plane(model, quant, image, padded, p, model.deblock)
+
+    return _to_pixels(model, _map_planes(plane, len(shapes), image.height * image.width))
 
 
 # ------------------------------------------------------------------------------------------------ encoder
@@ -203,13 +240,15 @@ class _Analysis:
         return [quantise(coef, step / 16.0).astype(np.int64) for coef in self.coefficients]
 
     def code(self, indices: list[np.ndarray], image: ImageInfo) -> list[bytes]:
-        out = []
-        for grid, (rows, cols) in zip(indices, self.model_base.plane_shapes(image)):
-            bh, bw = _blocks(rows, cols)
-            symbols = grid.copy()
-            symbols[:, 0] = predict_dc(grid[:, 0], bh, bw)
-            out.append(encode_grid(symbols[None], bw))
-        return out
+        shapes = self.model_base.plane_shapes(image)
+
+        def plane(p: int) -> np.ndarray:
+            bh, bw = _blocks(*shapes[p])
+            symbols = indices[p].copy()
+            symbols[:, 0] = predict_dc(indices[p][:, 0], bh, bw)
+            return np.frombuffer(encode_grid(symbols[None], bw), dtype=np.uint8)
+
+        return [coded.tobytes() for coded in _map_planes(plane, len(shapes), image.height * image.width)]
 
     def best_deblock(self, indices: list[np.ndarray], step: int, image: ImageInfo,
                      fixed: int | None) -> tuple[int, float]:
