@@ -568,10 +568,12 @@ def preamble(args: argparse.Namespace, images: Sequence[str], method: str) -> li
         f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, load average {load} at the start",
         f"- images: {', '.join(images)}",
         f"- rate: 8 x bytes of the whole encoded file / pixels; PSNR over the uint8 RGB arrays "
-        f"(saecodec.metrics); times are wall-clock medians of {FAST_REPEATS} runs (1 for saecodec)",
+        f"(saecodec.metrics); times are wall-clock medians of {FAST_REPEATS} runs ({SLOW_REPEATS} for the paper profile)",
         "- chroma: JPEG, WebP and AVIF run with 4:2:0 subsampling, JPEG 2000 and JPEG XL keep full-resolution "
-        "chroma, saecodec codes R, G, B alike; PSNR over RGB counts chroma error in full, which favours the "
-        "latter, most at high rates and on saturated images",
+        "chroma, saecodec's paper profile codes R, G, B alike and its rd profile codes YCbCr at full "
+        "resolution (chroma 'auto': 4:2:0 only below about 0.3 bpp; the '4:2:0' row forces it); PSNR over RGB "
+        "counts chroma error in full, which favours full-resolution chroma, most at high rates and on saturated "
+        "images",
         f"- BD method: {method}" + (" (VCEG-M33 least-squares cubic)" if method == "cubic" else
                                     " (piecewise cubic Hermite, scipy)"),
     ]
