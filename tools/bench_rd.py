@@ -670,6 +670,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    git_describe()  # before the plot and tables are written (see provenance.git_describe)
     args = parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     folder = args.images if args.images is not None else DEFAULT_IMAGES

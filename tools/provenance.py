@@ -5,6 +5,7 @@ Shared by the benchmark and reproduction tools so that reports from different ru
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -12,8 +13,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.lru_cache(maxsize=None)
 def git_describe() -> str:
-    """Commit of the code that produced the numbers, flagged when the working tree differs from it."""
+    """Commit of the code that produced the numbers, flagged when the working tree differs from it.
+
+    Computed once per process, at the first call: tools call it before they write their outputs, which are
+    tracked files themselves and would otherwise flag the tree as dirty.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()

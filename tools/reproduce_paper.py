@@ -678,6 +678,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    git_describe()  # before any figure is written (see provenance.git_describe)
     args = parse_args(argv)
     paths = find_images(args.images)
     if not paths:
