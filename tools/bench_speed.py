@@ -116,14 +116,16 @@ def main() -> int:
         quality = psnr(pixels, saecodec.decode(encoded[level], key))
         rows.append((f"saecodec paper profile, level {level} ({'4:1' if level == 1 else '16:1'})", seconds,
                      decode_seconds, len(encoded[level]), quality))
-    for quality_setting in (50, 75, 90):
-        def rd_encode() -> bytes:
-            return saecodec.encode(pixels, key, quality=quality_setting)
+    rd_settings = [("quality 50", {"quality": 50}), ("quality 75", {"quality": 75}), ("quality 90", {"quality": 90}),
+                   ("target 1 bpp", {"target_bpp": 1.0}), ("target 35 dB", {"target_psnr": 35.0})]
+    for label, options in rd_settings:
+        def rd_encode(options: dict[str, float] = options) -> bytes:
+            return saecodec.encode(pixels, key, **options)
 
         data = rd_encode()
         rd_seconds = median_time(rd_encode, args.repeats)
         rd_decode = median_time(lambda: saecodec.decode(data, key), args.repeats * 3)
-        rows.append((f"saecodec rd profile, quality {quality_setting}", rd_seconds, rd_decode, len(data),
+        rows.append((f"saecodec rd profile, {label}", rd_seconds, rd_decode, len(data),
                      psnr(pixels, saecodec.decode(data, key))))
 
     for quality_setting in (75, 90):
