@@ -554,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
     p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report line")
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser("decode", help="decrypt and decompress to an image", epilog=_EPILOG, formatter_class=formatter)
