@@ -22,6 +22,23 @@ def synthetic_image(height: int, width: int, channels: int, seed: int = 0) -> np
     return image[:, :, 0] if channels == 1 else image
 
 
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
+    """Run ``saec`` in-process: (exit code, stdout, stderr)."""
+    from saecodec.cli import main
+
+    code = main([a if isinstance(a, str) else str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(err: str) -> None:
+    """The CLI's failure contract: exactly one line, 'saec: error: ...', never a traceback."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("saec: error: "), err
+    assert "Traceback" not in err
+
+
 @pytest.fixture(scope="session")
 def key() -> saecodec.SecretKey:
     return saecodec.SecretKey(bytes(range(32)))

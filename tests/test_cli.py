@@ -17,6 +17,7 @@ from PIL import Image
 import saecodec
 from saecodec import cli
 from saecodec.cli import EXIT_AUTH, EXIT_INVALID, EXIT_IO, EXIT_KEY, EXIT_OK, EXIT_USAGE, main
+from tests.conftest import assert_one_line_error, run_cli
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HEIGHT, WIDTH = 24, 40
@@ -28,19 +29,6 @@ def make_rgb(seed: int = 0) -> np.ndarray:
     noise = np.random.default_rng(seed).integers(0, 24, (HEIGHT, WIDTH, 3))
     base = np.stack([x * 6, y * 10, (x + y) * 4], axis=-1)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([a if isinstance(a, str) else str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("saec: error: "), err
-    assert "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +69,7 @@ def no_password_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_keygen_writes_private_loadable_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "new.key"
-    code, out, err = run(capsys, "keygen", "-o", path)
+    code, out, err = run_cli(capsys, "keygen", "-o", path)
     assert code == EXIT_OK and out == "" and err == ""
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert isinstance(saecodec.load_key(path), saecodec.SecretKey)
@@ -91,11 +79,11 @@ def test_keygen_writes_private_loadable_key(tmp_path: Path, capsys: pytest.Captu
 def test_keygen_refuses_existing_file_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "k.key"
     path.write_text("precious\n")
-    code, _, err = run(capsys, "keygen", "-o", path)
+    code, _, err = run_cli(capsys, "keygen", "-o", path)
     assert code == EXIT_USAGE
     assert_one_line_error(err)
     assert path.read_text() == "precious\n"
-    code, _, _ = run(capsys, "keygen", "-o", path, "--force")
+    code, _, _ = run_cli(capsys, "keygen", "-o", path, "--force")
     assert code == EXIT_OK
     saecodec.load_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -110,7 +98,7 @@ def test_round_trip(
     tmp_path: Path, image_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str], level: int, cipher: str
 ) -> None:
     enc, dec = tmp_path / "out.saec", tmp_path / "out.png"
-    code, out, err = run(
+    code, out, err = run_cli(
         capsys, "encode", image_path, "-o", enc, "-k", key_path, "--level", level, "--cipher", cipher, "--seed", 3
     )
     assert code == EXIT_OK and out == ""  # stderr is not a tty: no progress bar, only the one-line report
@@ -119,7 +107,7 @@ def test_round_trip(
     assert err.endswith(f"(paper profile, level {level})\n") and err.count("\n") == 1
     header = saecodec.inspect(enc.read_bytes())
     assert (header.profile, header.model.level, header.crypto.cipher) == ("paper", level, cipher)
-    code, out, err = run(capsys, "decode", enc, "-o", dec, "-k", key_path)
+    code, out, err = run_cli(capsys, "decode", enc, "-o", dec, "-k", key_path)
     assert (code, out, err) == (EXIT_OK, "", "")
     with Image.open(dec) as img:
         assert img.format == "PNG"
@@ -136,20 +124,20 @@ def test_password_round_trip_via_environment(
 ) -> None:
     monkeypatch.setenv(cli.PASSWORD_ENV, PASSWORD)
     enc, dec = tmp_path / "p.saec", tmp_path / "p.png"
-    code, out, err = run(capsys, "encode", image_path, "-o", enc, "--password", "--scrypt-log2n", 10, "-q")
+    code, out, err = run_cli(capsys, "encode", image_path, "-o", enc, "--password", "--scrypt-log2n", 10, "-q")
     assert code == EXIT_OK, err
     kdf = saecodec.inspect(enc.read_bytes()).crypto.kdf
     assert (kdf.name, kdf.log2_n) == ("scrypt", 10)
-    code, out2, err2 = run(capsys, "verify", enc, "--password")
+    code, out2, err2 = run_cli(capsys, "verify", enc, "--password")
     assert (code, out2.strip()) == (EXIT_OK, "OK")
-    code, out3, err3 = run(capsys, "decode", enc, "-o", dec, "--password")
+    code, out3, err3 = run_cli(capsys, "decode", enc, "-o", dec, "--password")
     assert code == EXIT_OK, err3
     with Image.open(dec) as img:
         assert img.size == (WIDTH, HEIGHT)
     assert all(PASSWORD not in text for text in (out, err, out2, err2, out3, err3))
 
     monkeypatch.setenv(cli.PASSWORD_ENV, "not the password")
-    code, _, err = run(capsys, "verify", enc, "--password")
+    code, _, err = run_cli(capsys, "verify", enc, "--password")
     assert code == EXIT_AUTH
     assert_one_line_error(err)
 
@@ -165,15 +153,15 @@ def test_password_prompt_twice_on_encode(
     answers = iter(["pw-one", "pw-two"])
     monkeypatch.setattr(cli.getpass, "getpass", lambda prompt="": next(answers))
     out_path = tmp_path / "m.saec"
-    code, _, err = run(capsys, "encode", image_path, "-o", out_path, "-p", "--scrypt-log2n", 10)
+    code, _, err = run_cli(capsys, "encode", image_path, "-o", out_path, "-p", "--scrypt-log2n", 10)
     assert code == EXIT_USAGE and "do not match" in err
     assert "pw-one" not in err and "pw-two" not in err
     assert not out_path.exists()
 
     answers = iter(["pw-one", "pw-one", "pw-one"])
-    code, _, err = run(capsys, "encode", image_path, "-o", out_path, "-p", "--scrypt-log2n", 10, "-q")
+    code, _, err = run_cli(capsys, "encode", image_path, "-o", out_path, "-p", "--scrypt-log2n", 10, "-q")
     assert code == EXIT_OK, err
-    code, out, _ = run(capsys, "verify", out_path, "-p")  # one prompt on read
+    code, out, _ = run_cli(capsys, "verify", out_path, "-p")  # one prompt on read
     assert (code, out.strip()) == (EXIT_OK, "OK")
 
 
@@ -196,7 +184,7 @@ def test_password_without_env_or_terminal_is_usage_error(
         ["decode", saec_path, "-o", tmp_path / "x.png", "--password"],
         ["verify", saec_path, "--password"],
     ):
-        code, _, err = run(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == EXIT_USAGE
         assert_one_line_error(err)
         assert cli.PASSWORD_ENV in err
@@ -207,7 +195,7 @@ def test_password_without_env_or_terminal_is_usage_error(
 
 
 def test_info_without_key(saec_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "info", saec_path)
+    code, out, err = run_cli(capsys, "info", saec_path)
     assert code == EXIT_OK and err == ""
     size = saec_path.stat().st_size
     assert f"{WIDTH}x{HEIGHT} RGB" in out
@@ -217,7 +205,7 @@ def test_info_without_key(saec_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_info_json(saec_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "info", "--json", saec_path)
+    code, out, err = run_cli(capsys, "info", "--json", saec_path)
     assert code == EXIT_OK and err == ""
     doc = json.loads(out)
     size = saec_path.stat().st_size
@@ -229,7 +217,7 @@ def test_info_json(saec_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_verify_ok(saec_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "verify", saec_path, "--key-file", key_path) == (EXIT_OK, "OK\n", "")
+    assert run_cli(capsys, "verify", saec_path, "--key-file", key_path) == (EXIT_OK, "OK\n", "")
 
 
 # ------------------------------------------------------------------------------------------ failures
@@ -241,12 +229,12 @@ def test_wrong_key_is_auth_error_and_leaves_no_output(
     other = tmp_path / "other.key"
     assert main(["keygen", "-o", str(other)]) == EXIT_OK
     out_path = tmp_path / "out.png"
-    code, out, err = run(capsys, "decode", saec_path, "-o", out_path, "-k", other)
+    code, out, err = run_cli(capsys, "decode", saec_path, "-o", out_path, "-k", other)
     assert code == EXIT_AUTH and out == ""
     assert_one_line_error(err)
     assert not out_path.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.key"]  # no partial or temp file
-    code, _, err = run(capsys, "verify", saec_path, "-k", other)
+    code, _, err = run_cli(capsys, "verify", saec_path, "-k", other)
     assert code == EXIT_AUTH
     assert_one_line_error(err)
 
@@ -259,11 +247,11 @@ def test_tampered_file_is_auth_error(
     bad = tmp_path / "bad.saec"
     bad.write_bytes(bytes(data))
     out_path = tmp_path / "out.png"
-    code, _, err = run(capsys, "decode", bad, "-o", out_path, "-k", key_path)
+    code, _, err = run_cli(capsys, "decode", bad, "-o", out_path, "-k", key_path)
     assert code == EXIT_AUTH
     assert_one_line_error(err)
     assert not out_path.exists()
-    assert run(capsys, "verify", bad, "-k", key_path)[0] == EXIT_AUTH
+    assert run_cli(capsys, "verify", bad, "-k", key_path)[0] == EXIT_AUTH
 
 
 @pytest.mark.parametrize("kind", ["truncated", "random", "empty"])
@@ -280,7 +268,7 @@ def test_invalid_container_is_invalid_input(
     bad.write_bytes(content)
     out_path = tmp_path / "out.png"
     for argv in (["decode", bad, "-o", out_path, "-k", key_path], ["info", bad], ["verify", bad, "-k", key_path]):
-        code, out, err = run(capsys, *argv)
+        code, out, err = run_cli(capsys, *argv)
         assert code == EXIT_INVALID, (argv, err)
         assert out == ""
         assert_one_line_error(err)
@@ -296,7 +284,7 @@ def test_missing_input_is_io_error(tmp_path: Path, key_path: Path, capsys: pytes
         ["verify", missing, "-k", key_path],
         ["info", tmp_path],  # a directory is not readable as a file
     ):
-        code, _, err = run(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == EXIT_IO, (argv, err)
         assert_one_line_error(err)
     assert list(tmp_path.iterdir()) == []
@@ -305,7 +293,7 @@ def test_missing_input_is_io_error(tmp_path: Path, key_path: Path, capsys: pytes
 def test_output_directory_missing_is_io_error(
     tmp_path: Path, saec_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "decode", saec_path, "-o", tmp_path / "nodir" / "o.png", "-k", key_path)
+    code, _, err = run_cli(capsys, "decode", saec_path, "-o", tmp_path / "nodir" / "o.png", "-k", key_path)
     assert code == EXIT_IO
     assert_one_line_error(err)
 
@@ -316,17 +304,17 @@ def test_existing_output_needs_force(
     enc, dec = tmp_path / "o.saec", tmp_path / "o.png"
     enc.write_bytes(b"keep me")
     dec.write_bytes(b"keep me too")
-    code, _, err = run(capsys, "encode", image_path, "-o", enc, "-k", key_path)
+    code, _, err = run_cli(capsys, "encode", image_path, "-o", enc, "-k", key_path)
     assert code == EXIT_USAGE and "--force" in err
     assert_one_line_error(err)
-    code, _, err = run(capsys, "decode", saec_path, "-o", dec, "-k", key_path)
+    code, _, err = run_cli(capsys, "decode", saec_path, "-o", dec, "-k", key_path)
     assert code == EXIT_USAGE
     assert_one_line_error(err)
     assert enc.read_bytes() == b"keep me" and dec.read_bytes() == b"keep me too"
 
-    assert run(capsys, "encode", image_path, "-o", enc, "-k", key_path, "--force", "-q")[0] == EXIT_OK
+    assert run_cli(capsys, "encode", image_path, "-o", enc, "-k", key_path, "--force", "-q")[0] == EXIT_OK
     assert saecodec.inspect(enc.read_bytes()).image.width == WIDTH
-    assert run(capsys, "decode", saec_path, "-o", dec, "-k", key_path, "--force")[0] == EXIT_OK
+    assert run_cli(capsys, "decode", saec_path, "-o", dec, "-k", key_path, "--force")[0] == EXIT_OK
     with Image.open(dec) as img:
         assert img.size == (WIDTH, HEIGHT)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png", "o.saec"]
@@ -343,14 +331,14 @@ def test_bad_key_file(
         ["decode", saec_path, "-o", tmp_path / "o.png", "-k", key],
         ["verify", saec_path, "-k", key],
     ):
-        code, _, err = run(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert code == EXIT_KEY, (argv, err)
         assert_one_line_error(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.key"]
 
 
 def test_missing_key_file(saec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "verify", saec_path, "-k", tmp_path / "nokey")
+    code, _, err = run_cli(capsys, "verify", saec_path, "-k", tmp_path / "nokey")
     assert code == EXIT_KEY
     assert_one_line_error(err)
 
@@ -368,7 +356,7 @@ def test_unsupported_image_is_invalid_input(
     with Image.open(src) as img:
         assert img.mode not in ("L", "LA", "RGB", "RGBA", "P", "1")
     out_path = tmp_path / "o.saec"
-    code, out, err = run(capsys, "encode", src, "-o", out_path, "-k", key_path)
+    code, out, err = run_cli(capsys, "encode", src, "-o", out_path, "-k", key_path)
     assert code == EXIT_INVALID and out == ""
     assert_one_line_error(err)
     assert not out_path.exists()
@@ -377,7 +365,7 @@ def test_unsupported_image_is_invalid_input(
 def test_not_an_image_is_invalid_input(tmp_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = tmp_path / "text.png"
     src.write_text("hello")
-    code, _, err = run(capsys, "encode", src, "-o", tmp_path / "o.saec", "-k", key_path)
+    code, _, err = run_cli(capsys, "encode", src, "-o", tmp_path / "o.saec", "-k", key_path)
     assert code == EXIT_INVALID
     assert_one_line_error(err)
 
@@ -385,7 +373,7 @@ def test_not_an_image_is_invalid_input(tmp_path: Path, key_path: Path, capsys: p
 def test_unknown_output_extension_is_usage_error(
     tmp_path: Path, saec_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "decode", saec_path, "-o", tmp_path / "o.nope", "-k", key_path)
+    code, _, err = run_cli(capsys, "decode", saec_path, "-o", tmp_path / "o.nope", "-k", key_path)
     assert code == EXIT_USAGE
     assert_one_line_error(err)
 
@@ -409,19 +397,19 @@ def test_unknown_output_extension_is_usage_error(
     ],
 )
 def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    code, out, err = run(capsys, *argv)
+    code, out, err = run_cli(capsys, *argv)
     assert code == EXIT_USAGE and out == ""
     assert_one_line_error(err)
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--version")
+    code, out, _ = run_cli(capsys, "--version")
     assert code == EXIT_OK
     assert out.strip() == f"saec {saecodec.__version__}"
 
 
 def test_help_lists_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--help")
+    code, out, _ = run_cli(capsys, "--help")
     assert code == EXIT_OK
     assert "exit codes:" in out and "authentication failed" in out
     for name in ("keygen", "encode", "decode", "info", "verify"):
@@ -440,11 +428,11 @@ def test_progress_bar_only_on_tty(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(cli, "_isatty", lambda stream: True)
-    code, out, err = run(capsys, "encode", image_path, "-o", tmp_path / "a.saec", "-k", key_path)
+    code, out, err = run_cli(capsys, "encode", image_path, "-o", tmp_path / "a.saec", "-k", key_path)
     assert code == EXIT_OK and out == ""
     assert err.startswith("\r") and "100%" in err and err.endswith(" chroma 444)\n")
     assert err.count("\n") == 2  # the bar's last line, then the report
-    code, out, err = run(capsys, "encode", image_path, "-o", tmp_path / "b.saec", "-k", key_path, "--quiet")
+    code, out, err = run_cli(capsys, "encode", image_path, "-o", tmp_path / "b.saec", "-k", key_path, "--quiet")
     assert (code, out, err) == (EXIT_OK, "", "")
 
 
@@ -455,14 +443,14 @@ def test_interrupt_and_internal_error(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "inspect", interrupted)
-    code, _, err = run(capsys, "info", saec_path)
+    code, _, err = run_cli(capsys, "info", saec_path)
     assert code == 130 and "Traceback" not in err
 
     def broken(*args: object, **kwargs: object) -> object:
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(cli, "inspect", broken)
-    code, _, err = run(capsys, "info", saec_path)
+    code, _, err = run_cli(capsys, "info", saec_path)
     assert code == 1
     assert err.strip() == "saec: internal error: ZeroDivisionError: boom"
 

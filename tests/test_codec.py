@@ -20,7 +20,7 @@ from saecodec import (
     SaecError,
     TruncatedError,
 )
-from saecodec.format.container import TAG_BYTES, read_envelope
+from saecodec.format.container import read_envelope
 from saecodec.metrics import psnr
 from tests.conftest import synthetic_image
 

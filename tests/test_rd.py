@@ -48,7 +48,7 @@ from saecodec.kernels.dct import (
 )
 from saecodec.limits import DEFAULT_LIMITS
 from saecodec.profiles import rd
-from tests.conftest import synthetic_image
+from tests.conftest import assert_one_line_error, run_cli, synthetic_image
 
 CIPHERS = ["chacha20", "logistic"]
 
@@ -915,19 +915,6 @@ REPORT = re.compile(
 )
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def assert_one_line_error(err: str) -> None:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("saec: error: "), err
-    assert "Traceback" not in err
-
-
 @pytest.fixture(scope="module")
 def cli_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("rdcli")
@@ -971,7 +958,7 @@ def cli_rd_file(cli_dir: Path, cli_image, cli_key: Path) -> Path:
 def test_cli_rd_round_trip_and_report(tmp_path, cli_image, cli_key, capsys, options, setting):
     in_path, pixels = cli_image
     enc, dec = tmp_path / "out.saec", tmp_path / "out.png"
-    code, out, err = run(capsys, "encode", in_path, "-o", enc, "-k", cli_key, *options)
+    code, out, err = run_cli(capsys, "encode", in_path, "-o", enc, "-k", cli_key, *options)
     assert code == EXIT_OK and out == "", err
     match = REPORT.match(err)
     assert match, err
@@ -989,7 +976,7 @@ def test_cli_rd_round_trip_and_report(tmp_path, cli_image, cli_key, capsys, opti
     step = re.search(r"step ([\d.]+)", match["setting"])[1]
     assert float(step) == header.quant.steps[0] / 16
 
-    code, out, err = run(capsys, "decode", enc, "-o", dec, "-k", cli_key)
+    code, out, err = run_cli(capsys, "decode", enc, "-o", dec, "-k", cli_key)
     assert (code, out, err) == (EXIT_OK, "", "")
     with Image.open(dec) as img:
         assert img.format == "PNG" and img.mode == "RGB" and img.size == (CLI_WIDTH, CLI_HEIGHT)
@@ -1006,15 +993,15 @@ def test_cli_grey_rd_round_trip(tmp_path, cli_key, capsys):
     pixels = textured(21, 30, 1, seed=4)
     src, enc, dec = tmp_path / "g.png", tmp_path / "g.saec", tmp_path / "g-decoded.png"
     Image.fromarray(pixels).save(src)
-    code, _, err = run(capsys, "encode", src, "-o", enc, "-k", cli_key, "--quality", "90", "--chroma", "420")
+    code, _, err = run_cli(capsys, "encode", src, "-o", enc, "-k", cli_key, "--quality", "90", "--chroma", "420")
     assert code == EXIT_OK, err
     assert "chroma 444" in err  # a grey image has no chroma to subsample
-    assert run(capsys, "decode", enc, "-o", dec, "-k", cli_key)[0] == EXIT_OK
+    assert run_cli(capsys, "decode", enc, "-o", dec, "-k", cli_key)[0] == EXIT_OK
     with Image.open(dec) as img:
         assert img.mode == "L"
         decoded = np.asarray(img)
     assert f"PSNR {reference_psnr(pixels, decoded):.2f} dB" in err
-    code, out, _ = run(capsys, "info", enc)
+    code, out, _ = run_cli(capsys, "info", enc)
     assert code == EXIT_OK
     assert "profile:     rd (grey, dct-ii 8x8 stock weights, rc1 entropy coder)" in out
     assert re.search(r"quantiser:   steps y [\d.]+; deblocking \d+/16 of the step", out)
@@ -1044,7 +1031,7 @@ def test_cli_grey_rd_round_trip(tmp_path, cli_key, capsys):
 )
 def test_cli_bad_profile_options_are_usage_errors(tmp_path, cli_image, cli_key, capsys, options, mentions):
     enc = tmp_path / "never.saec"
-    code, out, err = run(capsys, "encode", cli_image[0], "-o", enc, "-k", cli_key, *options)
+    code, out, err = run_cli(capsys, "encode", cli_image[0], "-o", enc, "-k", cli_key, *options)
     assert code == EXIT_USAGE, err
     assert out == ""
     assert_one_line_error(err)
@@ -1054,7 +1041,7 @@ def test_cli_bad_profile_options_are_usage_errors(tmp_path, cli_image, cli_key, 
 
 def test_cli_unreachable_target_is_invalid_input(tmp_path, cli_image, cli_key, capsys):
     enc = tmp_path / "never.saec"
-    code, _, err = run(capsys, "encode", cli_image[0], "-o", enc, "-k", cli_key, "--target-bpp", "0.001")
+    code, _, err = run_cli(capsys, "encode", cli_image[0], "-o", enc, "-k", cli_key, "--target-bpp", "0.001")
     assert code == EXIT_INVALID
     assert_one_line_error(err)
     assert "cannot reach 0.001 bpp" in err
@@ -1062,7 +1049,7 @@ def test_cli_unreachable_target_is_invalid_input(tmp_path, cli_image, cli_key, c
 
 
 def test_cli_info_shows_rd_and_steps(cli_rd_file, capsys):
-    code, out, err = run(capsys, "info", cli_rd_file)
+    code, out, err = run_cli(capsys, "info", cli_rd_file)
     assert code == EXIT_OK and err == ""
     header = saecodec.inspect(cli_rd_file.read_bytes())
     steps = ", ".join(f"{name} {s / 16:g}" for name, s in zip(("y", "cb", "cr"), header.quant.steps))
@@ -1074,7 +1061,7 @@ def test_cli_info_shows_rd_and_steps(cli_rd_file, capsys):
 
 
 def test_cli_info_json_of_rd_file(cli_rd_file, capsys):
-    code, out, err = run(capsys, "info", "--json", cli_rd_file)
+    code, out, err = run_cli(capsys, "info", "--json", cli_rd_file)
     assert code == EXIT_OK and err == ""
     doc = json.loads(out)
     header = saecodec.inspect(cli_rd_file.read_bytes())
@@ -1090,7 +1077,7 @@ def test_cli_info_json_of_rd_file(cli_rd_file, capsys):
 
 
 def test_cli_verify_rd_file(cli_rd_file, cli_key, capsys):
-    assert run(capsys, "verify", cli_rd_file, "-k", cli_key) == (EXIT_OK, "OK\n", "")
+    assert run_cli(capsys, "verify", cli_rd_file, "-k", cli_key) == (EXIT_OK, "OK\n", "")
 
 
 @pytest.mark.parametrize("value", [np.int64(50), np.float32(50.0), np.uint8(50)])
