@@ -1114,3 +1114,4 @@ def test_auto_chroma_takes_the_smaller_file_for_a_psnr_target() -> None:
     results = {c: saecodec.encode_with_stats(image, key, target_psnr=30.0, chroma=c) for c in ("auto", "444", "420")}
     assert all(r.psnr >= 30.0 for r in results.values())
     assert results["auto"].bpp == min(results["444"].bpp, results["420"].bpp)
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import parallel_section
+from .threads import run_blocks
 
 __all__ = ["LANES", "BURN_IN", "STEPS_PER_CHUNK", "BYTES_PER_STEP", "BYTES_PER_CHUNK", "logistic_fill"]
 
@@ -38,35 +38,23 @@ def _fill_chunk(x0: np.ndarray, r: np.ndarray, words: np.ndarray, start: int, st
         pos += LANES
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _fill_parallel(x0: np.ndarray, r: np.ndarray, steps_total: int) -> np.ndarray:
-    words = np.empty(steps_total * LANES, dtype=np.uint32)
-    for c in numba.prange(x0.shape[0]):
-        first = c * STEPS_PER_CHUNK
-        _fill_chunk(x0[c], r[c], words, first * LANES, min(STEPS_PER_CHUNK, steps_total - first))
-    return words
-
-
 @numba.njit(cache=True, nogil=True)
-def _fill_serial(x0: np.ndarray, r: np.ndarray, steps_total: int) -> np.ndarray:
-    words = np.empty(steps_total * LANES, dtype=np.uint32)
-    for c in range(x0.shape[0]):
-        first = c * STEPS_PER_CHUNK
-        _fill_chunk(x0[c], r[c], words, first * LANES, min(STEPS_PER_CHUNK, steps_total - first))
-    return words
+def _fill_chunks(x0: np.ndarray, r: np.ndarray, words: np.ndarray, steps_total: int, first: int, last: int) -> None:
+    """Chunks ``first .. last-1`` of the keystream into ``words`` (each chunk writes only its own words)."""
+    for c in range(first, last):
+        step = c * STEPS_PER_CHUNK
+        _fill_chunk(x0[c], r[c], words, step * LANES, min(STEPS_PER_CHUNK, steps_total - step))
 
 
 def logistic_fill(x0: np.ndarray, r: np.ndarray, length: int) -> np.ndarray:
     """Keystream of ``length`` bytes; ``x0``/``r`` are (chunks, LANES) float64 lane seeds, one row per chunk.
 
-    Chunks are independent, so they run in parallel without changing a single output byte. Words are
-    computed natively and emitted little-endian, as the spec says, whatever the host's byte order.
+    Chunks are independent, so they run on the worker threads (kernels.threads) without changing a single
+    output byte; one chunk runs on the calling thread alone. Words are computed natively and emitted
+    little-endian, as the spec says, whatever the host's byte order.
     """
     steps_total = (length + BYTES_PER_STEP - 1) // BYTES_PER_STEP
-    if x0.shape[0] == 1:  # one chunk: no thread-pool round trip
-        words = _fill_serial(x0, r, steps_total)
-    else:
-        with parallel_section():
-            words = _fill_parallel(x0, r, steps_total)
+    words = np.empty(steps_total * LANES, dtype=np.uint32)
+    run_blocks(_fill_chunks, x0.shape[0], 1, (x0, r, words, steps_total))
     words = words.astype("<u4", copy=False)
     return words.view(np.uint8)[:length]

@@ -35,17 +35,15 @@ differ between CPUs with different vector widths, as they already could through 
 from __future__ import annotations
 
 import math
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import make_array, make_view
+
+from .threads import run_blocks
 
 __all__ = [
     "param_layout",
@@ -97,67 +95,6 @@ def param_layout(layers: tuple[int, ...]) -> tuple[np.ndarray, int]:
         off[depth + l, 1] = pos
         pos += layers[l]
     return off, pos
-
-
-# --------------------------------------------------------------------------- work distribution
-
-
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, (os.cpu_count() or 1) - 1), thread_name_prefix="saecodec")
-        return _POOL
-
-
-def _forget_pool() -> None:
-    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
-    global _POOL, _POOL_LOCK
-    _POOL = None
-    _POOL_LOCK = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_pool)
-
-
-def run_blocks(kernel, n: int, grain: int, args: tuple) -> None:
-    """Call ``kernel(*args, first, last)`` for consecutive ranges of at most `grain` rows covering 0..n.
-
-    The ranges are handed out one at a time to the calling thread and up to numba.get_num_threads() - 1
-    pool threads (the kernels release the GIL). A thread that is slow or descheduled, because another
-    process keeps a core busy, simply takes fewer ranges, and idle threads wait on a lock instead of
-    spinning. Every range writes its own outputs, so the result does not depend on the number of threads or
-    on which thread ran what.
-    """
-    ranges = [(s, min(n, s + grain)) for s in range(0, n, grain)]
-    helpers = min(numba.get_num_threads(), len(ranges)) - 1
-    if helpers <= 0:
-        for first, last in ranges:
-            kernel(*args, first, last)
-        return
-    lock = threading.Lock()
-    todo = iter(ranges)
-
-    def work() -> None:
-        while True:
-            with lock:
-                item = next(todo, None)
-            if item is None:
-                return
-            kernel(*args, *item)
-
-    futures = [_pool().submit(work) for _ in range(helpers)]
-    try:
-        work()
-    finally:
-        for f in futures:
-            if not f.cancel():  # started: it is finishing a range (or has found none left)
-                f.result()
 
 
 # --------------------------------------------------------------------------- array views and bit casts

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -45,6 +42,7 @@ from ..kernels.colour import (
     upsample2,
 )
 from ..kernels.dct import deblock, dequantise_inverse, forward_blocks, predict_dc, quantise, unpredict_dc
+from ..kernels.threads import map_items
 from .common import PlainImage
 
 __all__ = [
@@ -131,22 +129,14 @@ def _blocks(rows: int, cols: int) -> tuple[int, int]:
 
 
 _PARALLEL_MIN_SAMPLES = 1 << 16  # below this a thread hand-off costs more than it saves
-_POOL_LOCK = threading.Lock()
-_POOL: ThreadPoolExecutor | None = None
 
 
 def _map_planes(fn: Callable[[int], np.ndarray], planes: int, samples: int) -> list[np.ndarray]:
-    """``[fn(0), fn(1), ...]``, the planes on two threads for large images (the kernels release the GIL).
-
-    Each plane is computed by the same code either way, so the result does not depend on the threading.
-    """
-    global _POOL
-    if planes < 2 or samples < _PARALLEL_MIN_SAMPLES or (os.cpu_count() or 1) < 2:
+    """``[fn(0), fn(1), ...]``, the planes shared between threads for large images (the kernels release the
+    GIL). Each plane is computed by the same code either way, so the result does not depend on threading."""
+    if planes < 2 or samples < _PARALLEL_MIN_SAMPLES:
         return [fn(p) for p in range(planes)]
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="saec-rd")
-    return list(_POOL.map(fn, range(planes)))
+    return map_items(fn, planes)
 
 
 def _inverse_planes(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo,
