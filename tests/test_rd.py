@@ -1115,3 +1115,12 @@ def test_auto_chroma_takes_the_smaller_file_for_a_psnr_target() -> None:
     assert all(r.psnr >= 30.0 for r in results.values())
     assert results["auto"].bpp == min(results["444"].bpp, results["420"].bpp)
 
+
+
+def test_auto_chroma_reaches_a_size_only_4_2_0_can_reach() -> None:
+    key = saecodec.generate_key()
+    image = synthetic_image(256, 256, 3, seed=3)  # 4:4:4 bottoms out near 0.13 bpp here, 4:2:0 near 0.09
+    with pytest.raises(InputError, match="cannot reach"):
+        saecodec.encode(image, key, target_bpp=0.11, chroma="444")
+    result = saecodec.encode_with_stats(image, key, target_bpp=0.11)
+    assert result.header.model.chroma == "420" and 0.1 < result.bpp <= 0.11

@@ -94,7 +94,9 @@ class RdSettings:
     target_bpp: Optional[float] = None
     target_psnr: Optional[float] = None
     chroma: str = "auto"
-    deblock: Optional[int] = None  # threshold in sixteenths of the step; None: the encoder picks the best
+    # Deblocking threshold in sixteenths of the step; None (what encode() uses): the encoder picks the best.
+    # Fixed values are for tools and test vectors that need a particular filter strength.
+    deblock: Optional[int] = None
 
     def __post_init__(self) -> None:
         given = [name for name in ("quality", "target_bpp", "target_psnr") if getattr(self, name) is not None]
@@ -202,8 +204,7 @@ class _Analysis:
     """The image's transform coefficients, computed once; quantised and coded at any step on demand."""
 
     def __init__(self, colour: np.ndarray, chroma: str) -> None:
-        height, width, channels = colour.shape
-        self.image_shape = (height, width)
+        channels = colour.shape[2]
         self.colour = colour
         if channels == 3:
             planes = rgb_to_planes(colour)
@@ -270,14 +271,18 @@ def encode_colour(colour: np.ndarray, image: ImageInfo, settings: RdSettings,
         step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
         chroma = "420" if step >= AUTO_CHROMA_STEP else "444"
         return _encode_fixed(colour, image, settings, chroma, file_size).plain
-    full = _encode_fixed(colour, image, settings, "444", file_size)
-    try:
-        half = _encode_fixed(colour, image, settings, "420", file_size)
-    except InputError:  # 4:2:0 cannot reach a PSNR that 4:4:4 reaches (4:4:4 failing has raised already)
-        return full.plain
+    candidates, failure = [], None
+    for chroma in ("444", "420"):  # either may fail alone: 4:2:0 reaches smaller files, 4:4:4 higher PSNR
+        try:
+            candidates.append(_encode_fixed(colour, image, settings, chroma, file_size))
+        except InputError as exc:
+            failure = exc
+    if not candidates:
+        assert failure is not None
+        raise failure
     if settings.target_bpp is not None:
-        return half.plain if half.psnr > full.psnr else full.plain
-    return half.plain if half.size < full.size else full.plain
+        return max(candidates, key=lambda c: c.psnr).plain  # 4:4:4 first: it wins ties
+    return min(candidates, key=lambda c: c.size).plain
 
 
 @dataclass(frozen=True)
