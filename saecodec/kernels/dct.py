@@ -147,8 +147,13 @@ def _inverse_kernel(indices: np.ndarray, step: float, bh: int, bw: int, basis: n
 
 
 def dequantise_inverse(indices: np.ndarray, step: float, blocks_high: int, blocks_wide: int) -> np.ndarray:
-    """(bh * bw, 64) zigzag indices -> (8 bh, 8 bw) plane: coefficient = index * step, then the inverse DCT."""
-    grid = np.ascontiguousarray(indices, dtype=np.int64)
+    """(bh * bw, 64) zigzag indices -> (8 bh, 8 bw) plane: coefficient = index * step, then the inverse DCT.
+
+    int32 (the encoder's) and int64 (the decoder's) grids are used as they are, without a copy.
+    """
+    grid = np.ascontiguousarray(indices)
+    if grid.dtype not in (np.int32, np.int64):
+        grid = grid.astype(np.int64)
     return _inverse_kernel(grid, float(step), int(blocks_high), int(blocks_wide), _BASIS, ZIGZAG)
 
 

@@ -34,6 +34,7 @@ from ..format.header import (
     RdQuantInfo,
 )
 from ..kernels.colour import (
+    squared_error,
     downsample2,
     grey_to_plane,
     plane_to_grey,
@@ -118,9 +119,9 @@ class RdSettings:
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB over all samples of two uint8 arrays (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return math.inf if mse == 0.0 else 10.0 * math.log10(255.0**2 / mse)
+    """PSNR in dB over all samples of two uint8 arrays of one shape (inf when equal)."""
+    sse = squared_error(np.ascontiguousarray(a, dtype=np.uint8), np.ascontiguousarray(b, dtype=np.uint8))
+    return math.inf if sse == 0 else 10.0 * math.log10(255.0**2 * a.size / sse)
 
 
 def _blocks(rows: int, cols: int) -> tuple[int, int]:
@@ -228,7 +229,7 @@ class _Analysis:
         return RdQuantInfo((step,) * len(self.coefficients))
 
     def quantise(self, step: int) -> list[np.ndarray]:
-        return [quantise(coef, step / 16.0).astype(np.int64) for coef in self.coefficients]
+        return [quantise(coef, step / 16.0) for coef in self.coefficients]  # int32: what the coder takes
 
     def code(self, indices: list[np.ndarray], image: ImageInfo) -> list[bytes]:
         shapes = self.model_base.plane_shapes(image)
@@ -307,18 +308,18 @@ def _encode_fixed(colour: np.ndarray, image: ImageInfo, settings: RdSettings, ch
     if settings.target_bpp is not None:
         budget = settings.target_bpp * pixels / 8.0
 
-        def fits(step: int) -> bool:
-            return file_size(plain(step, analysis.quantise(step), 0)) <= budget
+        def log_size(step: int) -> float:
+            return math.log(file_size(plain(step, analysis.quantise(step), 0)))
 
-        step = _search(fits, want_smallest=True, what=f"{settings.target_bpp:g} bpp",
+        step = _search(log_size, math.log(budget), want_smallest=True, what=f"{settings.target_bpp:g} bpp",
                        hint="the coarsest quantiser still makes a larger file")
     elif settings.target_psnr is not None:
         target = settings.target_psnr
 
-        def good(step: int) -> bool:
-            return analysis.best_deblock(analysis.quantise(step), step, image, settings.deblock)[1] >= target
+        def quality_at(step: int) -> float:
+            return analysis.best_deblock(analysis.quantise(step), step, image, settings.deblock)[1]
 
-        step = _search(good, want_smallest=False, what=f"{settings.target_psnr:g} dB",
+        step = _search(quality_at, target, want_smallest=False, what=f"{settings.target_psnr:g} dB",
                        hint="the finest quantiser does not reach it")
     else:
         step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
@@ -328,28 +329,77 @@ def _encode_fixed(colour: np.ndarray, image: ImageInfo, settings: RdSettings, ch
     return _Candidate(chosen, step, value, file_size(chosen))
 
 
-def _search(ok: Callable[[int], bool], *, want_smallest: bool, what: str, hint: str) -> int:
-    """Bisect the step (in sixteenths, log scale) for the boundary of a monotone-ish predicate.
+def _search(value: Callable[[int], float], goal: float, *, want_smallest: bool, what: str, hint: str) -> int:
+    """The step (in sixteenths) at the boundary where ``value``, which falls as the step grows, crosses ``goal``.
 
-    ``want_smallest``: ``ok`` holds for large steps (a size budget) and we want the smallest step that keeps
-    it; otherwise ``ok`` holds for small steps (a quality floor) and we want the largest.
+    ``want_smallest``: the step is acceptable when ``value <= goal`` (a size budget; ``value`` the log of the
+    file size) and we want the smallest acceptable step; otherwise it is acceptable when ``value >= goal`` (a
+    PSNR floor) and we want the largest. Both values are close to linear in log(step), so the bracket is
+    found by factor-of-4 strides from a typical step and narrowed by interpolation in log(step), each guess
+    followed by a look at its neighbour, with a bisection whenever interpolation stops halving the bracket:
+    about 6-8 evaluations instead of the 16 of plain bisection over 2..16384. The answer always has an
+    unacceptable neighbour (or is at the end of the range), like a bisection's.
     """
-    lo, hi = RD_STEP_MIN, RD_STEP_MAX
-    if want_smallest:
-        if ok(lo):
-            return lo
-        if not ok(hi):
-            raise InputError(f"cannot reach {what}: {hint}")
+    cache: dict[int, float] = {}
+
+    def val(step: int) -> float:
+        if step not in cache:
+            cache[step] = value(step)
+        return cache[step]
+
+    def ok(step: int) -> bool:
+        return val(step) <= goal if want_smallest else val(step) >= goal
+
+    # Bracket [lo, hi] with ok(hi) != ok(lo): ok(hi) when want_smallest (acceptable at large steps), ok(lo)
+    # otherwise. Search outward from a typical step until the acceptability flips.
+    step = quality_to_step(DEFAULT_QUALITY)
+    good_side_is_high = want_smallest
+    if ok(step) == good_side_is_high:  # acceptable-side state at this step: walk toward the other end
+        hi = step
+        while True:
+            if hi == RD_STEP_MIN:
+                if not good_side_is_high:
+                    raise InputError(f"cannot reach {what}: {hint}")
+                return RD_STEP_MIN
+            lo = max(RD_STEP_MIN, hi // 4)
+            if ok(lo) != good_side_is_high:
+                break
+            hi = lo
     else:
-        if ok(hi):
-            return hi
-        if not ok(lo):
-            raise InputError(f"cannot reach {what}: {hint}")
-    # Invariant: the answer lies in (lo, hi]; ok(hi) when want_smallest, ok(lo) otherwise.
+        lo = step
+        while True:
+            if lo == RD_STEP_MAX:
+                if good_side_is_high:
+                    raise InputError(f"cannot reach {what}: {hint}")
+                return RD_STEP_MAX
+            hi = min(RD_STEP_MAX, lo * 4)
+            if ok(hi) == good_side_is_high:
+                break
+            lo = hi
+    # Narrow: the boundary lies between lo and hi; the answer is hi (want_smallest) or lo.
+    interpolate = True
     while hi - lo > 1:
-        mid = min(max(int(round(math.sqrt(lo * hi))), lo + 1), hi - 1)
-        if ok(mid) == want_smallest:
+        width = math.log(hi / lo)
+        v_lo, v_hi = val(lo), val(hi)
+        if interpolate and v_lo != v_hi and math.isfinite(v_lo) and math.isfinite(v_hi):
+            t = (goal - v_lo) / (v_hi - v_lo)
+            mid = int(round(lo * math.exp(min(max(t, 0.0), 1.0) * width)))
+        else:
+            mid = int(round(math.sqrt(lo * hi)))
+        mid = min(max(mid, lo + 1), hi - 1)
+        if ok(mid) == good_side_is_high:
             hi = mid
+            if hi - 1 > lo:  # its neighbour usually closes the bracket
+                if ok(hi - 1) == good_side_is_high:
+                    hi -= 1
+                else:
+                    lo = hi - 1
         else:
             lo = mid
+            if lo + 1 < hi:
+                if ok(lo + 1) == good_side_is_high:
+                    hi = lo + 1
+                else:
+                    lo += 1
+        interpolate = hi - lo > 1 and math.log(hi / lo) < 0.5 * width  # bisect when interpolation stalls
     return hi if want_smallest else lo
