@@ -23,6 +23,7 @@ from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, rea
 from .format.header import CIPHERS, NONCE_BYTES, CryptoInfo, Header, ImageInfo, KdfParams, pack_header
 from .imaging.io import load_pixels
 from .limits import DEFAULT_LIMITS, Limits
+from .metrics import psnr
 from .model.sae import TrainConfig
 from .profiles import paper, rd
 from .profiles.common import PlainImage
@@ -149,10 +150,12 @@ def encode_with_stats(
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
     body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, payload), header.version)
     data = body + compute_tag(keys.authentication, body)
+    # Decoded from the plaintext sections by the decoder itself (entropy decoding included), so the PSNR
+    # reported is that of exactly what decode() will return, for either profile.
     decoded = _reconstruct_colour(header, dict(plain.sections))
     if progress is not None:
         progress(1.0)
-    return EncodeResult(data, chosen, 8.0 * len(data) / (height * width), rd.psnr(decoded, colour), header)
+    return EncodeResult(data, chosen, 8.0 * len(data) / (height * width), psnr(decoded, colour), header)
 
 
 def encode(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2",
-           "squared_error"]
+__all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2"]
 
 # JFIF (ITU-T T.871) forward matrix; the inverse constants are T.871's too, not the matrix inverse.
 _FORWARD = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -104,18 +103,3 @@ def upsample2(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Triangle-filter 2x up-sampling (libjpeg's "fancy" filter: weights 9, 3, 3, 1 over 16) to rows x cols."""
     return _upsample_kernel(np.ascontiguousarray(plane, dtype=np.float64), int(rows), int(cols))
 
-
-@numba.njit(cache=True, nogil=True)
-def _squared_error_kernel(a: np.ndarray, b: np.ndarray) -> int:
-    total = 0
-    for i in range(a.size):
-        d = np.int64(a[i]) - np.int64(b[i])
-        total += d * d
-    return total
-
-
-def squared_error(a: np.ndarray, b: np.ndarray) -> int:
-    """Sum of squared differences of two uint8 arrays of one shape, exact (integers): the encoder's PSNR."""
-    if a.shape != b.shape:
-        raise ValueError(f"shapes differ: {a.shape} and {b.shape}")
-    return int(_squared_error_kernel(a.reshape(-1), b.reshape(-1)))

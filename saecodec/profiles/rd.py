@@ -34,7 +34,6 @@ from ..format.header import (
     RdQuantInfo,
 )
 from ..kernels.colour import (
-    squared_error,
     downsample2,
     grey_to_plane,
     plane_to_grey,
@@ -44,6 +43,7 @@ from ..kernels.colour import (
 )
 from ..kernels.dct import deblock, dequantise_inverse, forward_blocks, predict_dc, quantise, unpredict_dc
 from ..kernels.threads import map_items
+from ..metrics import psnr
 from .common import PlainImage
 
 __all__ = [
@@ -52,7 +52,6 @@ __all__ = [
     "quality_to_step",
     "encode_colour",
     "reconstruct",
-    "psnr",
 ]
 
 DEFAULT_QUALITY = 75
@@ -116,12 +115,6 @@ class RdSettings:
         d = self.deblock
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= RD_DEBLOCK_MAX):
             raise InputError(f"deblock must be an integer from 0 to {RD_DEBLOCK_MAX}, not {d!r}")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB over all samples of two uint8 arrays of one shape (inf when equal)."""
-    sse = squared_error(np.ascontiguousarray(a, dtype=np.uint8), np.ascontiguousarray(b, dtype=np.uint8))
-    return math.inf if sse == 0 else 10.0 * math.log10(255.0**2 * a.size / sse)
 
 
 def _blocks(rows: int, cols: int) -> tuple[int, int]:
