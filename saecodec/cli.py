@@ -424,9 +424,10 @@ def _model_lines(header: Header) -> list[str]:
     model, quant = header.model, header.quant
     if isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo):
         steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(model.plane_names))
+        colour = f"ycbcr {model.chroma}" if model.colour == "ycbcr" else model.colour
         return [
-            f"profile:     rd ({model.colour} {model.chroma if model.colour == 'ycbcr' else ''}, "
-            f"{model.transform} {model.block}x{model.block} stock weights, {quant.latent} entropy coder)".replace(" ,", ","),
+            f"profile:     rd ({colour}, {model.transform} {model.block}x{model.block} stock weights, "
+            f"{quant.latent} entropy coder)",
             f"quantiser:   steps {steps}; deblocking {model.deblock}/16 of the step",
         ]
     assert isinstance(model, ModelInfo) and isinstance(quant, QuantInfo)

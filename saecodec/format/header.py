@@ -162,7 +162,7 @@ class ModelInfo:
 
     @classmethod
     def from_map(cls, m: Any, colour_channels: int) -> ModelInfo:
-        profile = _get_choice(m, "profile", "model", ("paper",))
+        """The paper profile's model map (``Header.from_map`` has already read ``profile``)."""
         block = _get_int(m, "block", "model", 1, MAX_BLOCK)
         raw_layers = _get(m, "layers", list, "model")
         _require(2 <= len(raw_layers) <= MAX_LAYERS, f"model.layers must have 2..{MAX_LAYERS} entries")
@@ -173,7 +173,7 @@ class ModelInfo:
         level = _get_int(m, "level", "model", 1, len(layers) - 1)
         models = _get(m, "models", int, "model")
         _require(models in (1, colour_channels), "model.models must be 1 or the number of colour channels")
-        return cls(layers, level, block, models, activation, profile)
+        return cls(layers, level, block, models, activation)
 
 
 @dataclass(frozen=True)

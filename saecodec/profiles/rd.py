@@ -116,6 +116,10 @@ class RdSettings:
         if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= RD_DEBLOCK_MAX):
             raise InputError(f"deblock must be an integer from 0 to {RD_DEBLOCK_MAX}, not {d!r}")
 
+    def quality_step(self) -> int:
+        """The step of the quality setting (default quality when none is given), in sixteenths."""
+        return quality_to_step(DEFAULT_QUALITY if self.quality is None else self.quality)
+
 
 def _blocks(rows: int, cols: int) -> tuple[int, int]:
     return -(-rows // 8), -(-cols // 8)
@@ -262,7 +266,7 @@ def encode_colour(colour: np.ndarray, image: ImageInfo, settings: RdSettings,
     if settings.chroma != "auto":
         return _encode_fixed(colour, image, settings, settings.chroma, file_size).plain
     if settings.target_bpp is None and settings.target_psnr is None:
-        step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
+        step = settings.quality_step()
         chroma = "420" if step >= AUTO_CHROMA_STEP else "444"
         return _encode_fixed(colour, image, settings, chroma, file_size).plain
     candidates, failure = [], None
@@ -315,7 +319,7 @@ def _encode_fixed(colour: np.ndarray, image: ImageInfo, settings: RdSettings, ch
         step = _search(quality_at, target, want_smallest=False, what=f"{settings.target_psnr:g} dB",
                        hint="the finest quantiser does not reach it")
     else:
-        step = quality_to_step(DEFAULT_QUALITY if settings.quality is None else settings.quality)
+        step = settings.quality_step()
     indices = analysis.quantise(step)
     deblock_choice, value = analysis.best_deblock(indices, step, image, settings.deblock)
     chosen = plain(step, indices, deblock_choice)
