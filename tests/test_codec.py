@@ -269,3 +269,23 @@ def test_threads_give_the_same_results_as_one_thread(key):
     for t in threads:
         t.join()
     assert [results[s] for s in range(4)] == expected
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_shared_levels_chooses_what_the_paper_model_is_trained_for(key, monkeypatch, shared):
+    from saecodec.profiles import paper
+
+    trained_for = []
+    real_train = paper.train_sae
+
+    def spy(samples, layers, *, level, config, progress=None):
+        trained_for.append(level)
+        return real_train(samples, layers, level=level, config=config, progress=progress)
+
+    monkeypatch.setattr(paper, "train_sae", spy)
+    image = synthetic_image(24, 16, 3, seed=5)
+    training = saecodec.TrainConfig(shared_levels=shared, finetune_steps=100)
+    data = saecodec.encode(image, key, level=2, per_channel=True, training=training)
+    assert trained_for == [None if shared else 2] * 3
+    decoded = saecodec.decode(data, key)
+    assert decoded.shape == image.shape and psnr(decoded, image) > 20

@@ -86,8 +86,9 @@ def encode_colour(colour: np.ndarray, settings: PaperSettings,
             if progress is not None:
                 progress((index + fraction) / len(groups))
 
-        # One model serves both levels (the paper's premise): train for both, store the chosen level.
-        model = train_sae(samples, PAPER_LAYERS, level=None, config=settings.training, progress=report)
+        # By default one model serves both levels (the paper's premise): train for both, store the chosen one.
+        level = None if settings.training.shared_levels else settings.level
+        model = train_sae(samples, PAPER_LAYERS, level=level, config=settings.training, progress=report)
         codes.append(_quantise(model.encode(samples, settings.level)))
         decoders.append(model.decoder_for_level(settings.level))
     sections = [("decoder", _serialise_decoders(decoders, settings.weights)), ("latent", np.concatenate(codes).tobytes())]
