@@ -2,7 +2,8 @@
 """Reproduce the experiments of Hu, Pu, Gao, Tang, Li, "An image compression and encryption scheme based on deep
 learning" (arXiv:1608.05001) with saecodec, and put our numbers beside the paper's.
 
-    python tools/reproduce_paper.py [IMAGES_DIR] [--out DIR] [--keys 10] [--seed 0] [--specialised [--steps N]]
+    python tools/reproduce_paper.py [IMAGES_DIR] [--out DIR] [--keys 10] [--seed 0] [--no-figures]
+                                    [--specialised [--steps N]]
 
 For every image (the paper's house, airplane, lake, peppers first, then any other image in the folder) and both
 levels (4:1 = 16 latent units, 16:1 = 4 units) it encodes a real .saec file with the paper's logistic-map cipher
@@ -656,13 +657,16 @@ def report(
         "## Figures",
         "",
     ]
+    if not figures:
+        parts.append("None written (--no-figures).")
     for path in figures:
         try:
             shown = path.relative_to(out)
         except ValueError:
             shown = path
         parts.append(f"- [{path.name}]({shown}) ({path.stat().st_size / 1024:.0f} KiB)")
-    parts.append(f"- total: {sum(p.stat().st_size for p in figures) / 1024:.0f} KiB")
+    if figures:
+        parts.append(f"- total: {sum(p.stat().st_size for p in figures) / 1024:.0f} KiB")
     return "\n".join(parts) + "\n"
 
 
@@ -676,6 +680,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keys", type=int, default=10,
                         help="random keys per image and level (default: 10, as the paper)")
     parser.add_argument("--seed", type=int, default=0, help="training seed, also seeds the analysis keys (default: 0)")
+    parser.add_argument("--no-figures", action="store_true", help="write the tables only")
     parser.add_argument("--specialised", action="store_true",
                         help="one model per colour channel, trained for the stored level alone")
     parser.add_argument("--steps", type=int, default=4 * saecodec.TrainConfig.finetune_steps,
@@ -710,7 +715,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         start = time.perf_counter()
         results.append(run_image(path, args))
         print(f"{path.name}: done in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
-    figures = save_figures(results, args.out)
+    if args.no_figures:
+        args.out.mkdir(parents=True, exist_ok=True)
+        figures = []
+    else:
+        figures = save_figures(results, args.out)
     text = report(results, figures, args, warmup, load, args.out)
     (args.out / "reproduction.md").write_text(text, encoding="utf-8")
     print(text, end="")
