@@ -369,7 +369,7 @@ def quality_table(results: list[ImageResult], level: int) -> str:
     head = ["image"]
     for channel in "RGB":
         head += [f"{channel} MSE", "paper", f"{channel} PSNR", "paper", "Δ dB"]
-    rows, wins, cells = [], 0, 0
+    rows, deltas = [], []
     for image in results:
         ours = image.levels[level]
         paper = PAPER_QUALITY[level].get(image.paper_name or "")
@@ -381,11 +381,12 @@ def quality_table(results: list[ImageResult], level: int) -> str:
             p_mse, p_psnr = paper[c] if paper else (None, None)
             delta = None if p_psnr is None else ours.psnr[c] - p_psnr
             if delta is not None:
-                cells += 1
-                wins += delta >= 0
+                deltas.append(delta)
             row += [fmt(ours.mse[c]), fmt(p_mse), fmt(ours.psnr[c]), fmt(p_psnr), fmt(delta, signed=True)]
         rows.append(row)
-    rows.append([f"**PSNR ≥ paper: {wins}/{cells}**"] + [""] * (len(head) - 1))
+    wins = sum(d >= 0 for d in deltas)
+    mean = f", mean Δ {fmt(sum(deltas) / len(deltas), signed=True)} dB" if deltas else ""
+    rows.append([f"**PSNR ≥ paper: {wins}/{len(deltas)}{mean}**"] + [""] * (len(head) - 1))
     return table(head, rows)
 
 
