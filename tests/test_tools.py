@@ -15,6 +15,7 @@ from tests.conftest import synthetic_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
+import bench_speed  # noqa: E402
 import decoder_capacity  # noqa: E402
 import reproduce_paper  # noqa: E402
 
@@ -62,3 +63,15 @@ def test_reproduce_paper_writes_both_tables(paper_like, tmp_path, capsys, specia
     assert text.count("**PSNR ≥ paper: ") == 2 and "mean Δ" in text
     assert ("--specialised" in text) == specialised
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_bench_speed_prints_its_three_tables(tmp_path, capsys):
+    source = tmp_path / "small.png"
+    Image.fromarray(synthetic_image(128, 160, 3, seed=2)).save(source)  # 1 bpp must be reachable
+    assert bench_speed.main([str(source), "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    for row in ("saecodec paper profile, level 2 (16:1)", "saecodec rd profile, target 1 bpp", "Pillow JPEG q=90",
+                "| logistic |", "JIT compile time", "fraction of that"):
+        assert row in out
+    level_1 = next(line for line in out.splitlines() if line.startswith("| saecodec paper profile, level 1"))
+    assert float(level_1.split("|")[2]) > 0  # encode milliseconds, measured

@@ -84,11 +84,11 @@ def measured_peak_gflops() -> float:
     return 2 * 2048**3 / seconds / 1e9
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", nargs="?", type=Path)
     parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     pixels, label = load_image(args.image)
     height, width = pixels.shape[:2]
     key = saecodec.generate_key()
