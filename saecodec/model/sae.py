@@ -51,7 +51,7 @@ class TrainConfig:
     seed: int = 0
     #: One model for both levels, as the paper's scheme has it (True), or a model trained for the level the
     #: file stores alone (False): a .saec file keeps one level's decoder, and specialising gains about
-    #: 0.5 dB at 16:1 (tools/reproduce_paper.py --specialised).
+    #: 0.6 dB at 16:1 on the paper images (tools/sae_experiment.py --level 2).
     shared_levels: bool = True
     #: Arithmetic of the back-propagation kernels; float32 (twice as many SIMD lanes) trains about twice as
     #: fast as float64, for the same PSNR within the seed-to-seed spread on the paper images.
