@@ -50,6 +50,7 @@ import saecodec  # noqa: E402
 from saecodec.metrics import psnr, psnr_per_channel  # noqa: E402
 
 import bd  # noqa: E402
+import mdtables  # noqa: E402
 from provenance import git_describe, load_average  # noqa: E402
 
 DEFAULT_IMAGES = ROOT.parent / "shared" / "images" / "paper"
@@ -366,20 +367,9 @@ def bd_deltas(points: list[Point], codecs: list[Codec], images: Sequence[str], s
 # --------------------------------------------------------------------------- Markdown
 
 
-def md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """A Markdown table, first column left-aligned and the numbers right-aligned."""
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
     """Number for a table cell; '-' when missing, 'inf' for a lossless PSNR."""
-    if value is None:
-        return "-"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return mdtables.fmt(value, digits, signed, missing="-")
 
 
 def mean_cell(values: list[float | None], digits: int, suffix: str) -> str:
@@ -403,7 +393,8 @@ def bd_table(deltas: dict[str, dict[str, Delta]], codecs: list[Codec], images: S
         rates = [per_image[i].rate for i in images]
         psnrs = [per_image[i].psnr for i in images]
         rows.append([labels[name], *cells, mean_cell(rates, 1, " %"), mean_cell(psnrs, 2, " dB")])
-    return md_table(["codec", *[f"{i} (BD-rate / BD-PSNR)" for i in images], "mean BD-rate", "mean BD-PSNR"], rows)
+    head = ["codec", *[f"{i} (BD-rate / BD-PSNR)" for i in images], "mean BD-rate", "mean BD-PSNR"]
+    return mdtables.table(head, rows)
 
 
 def point_table(points: list[Point], with_msssim: bool, with_nominal: bool) -> str:
@@ -418,7 +409,7 @@ def point_table(points: list[Point], with_msssim: bool, with_nominal: bool) -> s
         row += [fmt(p.msssim, 4)] if with_msssim else []
         row += [fmt(p.encode_ms, 1), fmt(p.decode_ms, 1)]
         rows.append(row)
-    return md_table(head, rows)
+    return mdtables.table(head, rows)
 
 
 def timing_table(points: list[Point], codecs: list[Codec]) -> str:
@@ -432,7 +423,7 @@ def timing_table(points: list[Point], codecs: list[Codec]) -> str:
                      fmt(float(np.mean([p.encode_ms for p in mine])), 1),
                      fmt(float(np.mean([p.decode_ms for p in mine])), 1),
                      fmt(sum(p.encode_ms for p in mine) / 1000.0, 1)])
-    return md_table(["codec", "settings", "runs timed", "mean encode ms / image", "mean decode ms / image",
+    return mdtables.table(["codec", "settings", "runs timed", "mean encode ms / image", "mean decode ms / image",
                      "encode s, whole sweep"], rows)
 
 
@@ -467,7 +458,7 @@ def nominal_table(points: list[Point]) -> str:
         rows.append(row)
     head = ["image", "setting", "nominal bpp", "true bpp", "true / nominal", "PSNR RGB",
             "JPEG PSNR at this bpp", "JPEG bpp at this PSNR"]
-    return md_table(head + (["rd PSNR at this bpp", "rd bpp at this PSNR"] if with_rd else []), rows)
+    return mdtables.table(head + (["rd PSNR at this bpp", "rd bpp at this PSNR"] if with_rd else []), rows)
 
 
 # --------------------------------------------------------------------------- plot

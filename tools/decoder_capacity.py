@@ -37,16 +37,15 @@ from PIL import Image  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from mdtables import table  # noqa: E402
 from provenance import git_describe  # noqa: E402
 from sae_experiment import PAPER, image_blocks, psnr  # noqa: E402
+
+from saecodec.model.decode import sigmoid  # noqa: E402
 
 #: Per level: the number of codes per block and the PCA ranks to place the paper's cells on.
 CODES = {1: 16, 2: 4}
 PCA_COMPONENTS = {1: (16, 20, 24, 32, 40), 2: (4, 6, 8, 12, 16)}
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def pca_psnr(blocks: np.ndarray, k: int) -> float:
@@ -123,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("images_dir", nargs="?", type=Path, default=default_dir)
     ap.add_argument("--level", type=int, choices=(1, 2), default=2, help="2 = 16:1 (4 codes), 1 = 4:1 (16)")
-    ap.add_argument("--widths", help="decoder hidden widths; default 16,64 at level 2 and 0,64 at level 1 (the paper's first)")
+    ap.add_argument("--widths",
+                    help="decoder hidden widths; default 16,64 at level 2 and 0,64 at level 1 (0: the paper's)")
     ap.add_argument("--steps", type=int, default=15000, help="full-batch Adam steps per model")
     ap.add_argument("--images", default=",".join(PAPER), help="comma-separated image names")
     args = ap.parse_args(argv)
@@ -149,16 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     head = ["image", "ch", f"paper {ratio}"] + [f"PCA-{k}" for k in ranks]
     head += [f"AD-w{w}" for w in widths] + [f"paper - AD-w{widths[-1]}", "paper ~ PCA-k"]
     print(f"# {ratio} upper-bound study (PSNR dB), {revision}, {args.steps} Adam steps\n")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * 2 + "---:|" * (len(head) - 2))
-    gaps = []
+    rows, gaps = [], []
     for (name, channel), (pca, ad) in results.items():
         target = PAPER[name][args.level - 1][channel]
         worth = next((f"{k}" for k, v in zip(ranks, pca) if v >= target), f">{ranks[-1]}")
         gaps.append(target - ad[-1])
         cells = [name, "RGB"[channel], f"{target:.2f}"] + [f"{v:.2f}" for v in pca + ad]
         cells += [f"{target - ad[-1]:+.2f}", worth]
-        print("| " + " | ".join(cells) + " |")
+        rows.append(cells)
+    print(table(head, rows, "ll" + "r" * (len(head) - 2)))
     reached = sum(g <= 0 for g in gaps)
     print(f"\nAD-w{widths[-1]} at or above the paper: {reached}/{len(gaps)} cells; mean gap {np.mean(gaps):+.2f} dB")
     print(f"({time.perf_counter() - started:.0f} s on {os.cpu_count()} cores)")

@@ -50,6 +50,7 @@ import saecodec  # noqa: E402
 from saecodec.crypto.keys import derive_master_key  # noqa: E402
 from saecodec.crypto.keystreams import apply_keystream  # noqa: E402
 from saecodec.crypto.subkeys import derive_file_keys  # noqa: E402
+from mdtables import fmt, table  # noqa: E402
 from provenance import git_describe, load_average  # noqa: E402
 from saecodec.format.container import TAG_BYTES, read_envelope  # noqa: E402
 from saecodec.format.header import Header  # noqa: E402
@@ -345,23 +346,6 @@ def warm_up() -> float:
 
 
 # --------------------------------------------------------------------------- Markdown
-
-
-def table(head: Sequence[str], rows: Sequence[Sequence[str]], align: str | None = None) -> str:
-    """A Markdown table; ``align`` is one letter per column (l or r)."""
-    align = align or "l" + "r" * (len(head) - 1)
-    rule = ["---:" if a == "r" else "---" for a in align]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
-    if value is None:
-        return "—"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
 def quality_table(results: list[ImageResult], level: int) -> str:
