@@ -321,6 +321,8 @@ def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
 
     A read past the end of data takes the byte as 0 and is reported (at the latest) after the coefficient
     that needed it, so the work is bounded by the grid size whatever the bytes are.
+    The four-line normalisation after each bit is written out on purpose (here and in the encoder): as a
+    helper returning (range, code, pos), even inlined, decoding took 55 ms instead of 35 ms (1024x1024 RGB).
     """
     planes, blocks, units = grid.shape
     size = data.shape[0]
