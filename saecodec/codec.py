@@ -20,7 +20,18 @@ from .crypto.mac import compute_tag, verify_tag
 from .crypto.subkeys import derive_file_keys
 from .errors import FormatError, InputError
 from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope
-from .format.header import CIPHERS, NONCE_BYTES, CryptoInfo, Header, ImageInfo, KdfParams, pack_header
+from .errors import AuthenticationError
+from .format.header import (
+    CIPHERS,
+    CONTEXT_VERSION,
+    MAX_CONTEXT_BYTES,
+    NONCE_BYTES,
+    CryptoInfo,
+    Header,
+    ImageInfo,
+    KdfParams,
+    pack_header,
+)
 from .imaging.io import load_pixels
 from .limits import DEFAULT_LIMITS, Limits
 from .metrics import psnr
@@ -35,6 +46,7 @@ PAPER_LAYERS = paper.PAPER_LAYERS
 PROFILES = ("rd", "paper")
 DEFAULT_PROFILE = "rd"
 DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
+Context = Union[bytes, bytearray, memoryview, str, None]
 
 
 def _read_data(source: DataSource) -> bytes:
@@ -56,6 +68,21 @@ def _read_data(source: DataSource) -> bytes:
 def _check_key(key: Any) -> None:
     if not isinstance(key, (SecretKey, Password)):
         raise InputError("key must be a saecodec SecretKey or Password")
+
+
+def _context_bytes(context: Context) -> bytes | None:
+    """The associated data as bytes (text as UTF-8); None when the file is not bound to a place."""
+    if context is None:
+        return None
+    if isinstance(context, str):
+        context = context.encode("utf-8")
+    elif isinstance(context, (bytes, bytearray, memoryview)):
+        context = bytes(context)
+    else:
+        raise InputError(f"context must be bytes or str, not {type(context).__name__}")
+    if len(context) > MAX_CONTEXT_BYTES:
+        raise InputError(f"context of {len(context)} bytes is longer than {MAX_CONTEXT_BYTES}")
+    return context
 
 
 @dataclass(frozen=True)
@@ -101,11 +128,40 @@ def encode_with_stats(
     weights: str | None = None,
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
+    context: Context = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
-    _nonce: bytes | None = None,
 ) -> EncodeResult:
     """Like :func:`encode`, and also report the file's true bits per pixel and the PSNR it decodes to."""
+    return _encode(
+        image, key, secrets.token_bytes(NONCE_BYTES), profile=profile, quality=quality, target_bpp=target_bpp,
+        target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
+        training=training, context=context, limits=limits, progress=progress,
+    )
+
+
+def _encode(
+    image: Any,
+    key: Key,
+    nonce: bytes,
+    *,
+    profile: str | None = None,
+    quality: float | None = None,
+    target_bpp: float | None = None,
+    target_psnr: float | None = None,
+    chroma: str | None = None,
+    level: int | None = None,
+    cipher: str = "chacha20",
+    seed: int | None = None,
+    weights: str | None = None,
+    per_channel: bool | None = None,
+    training: TrainConfig | None = None,
+    context: Context = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Callable[[float], None] | None = None,
+) -> EncodeResult:
+    """The encoder with the nonce given: only for test vectors and golden files (saecodec._testing), since
+    reusing a nonce with the same key reuses a keystream."""
     rd_options = {"quality": quality, "target_bpp": target_bpp, "target_psnr": target_psnr, "chroma": chroma}
     paper_options = {"level": level, "seed": seed, "weights": weights, "per_channel": per_channel,
                      "training": training}
@@ -113,9 +169,9 @@ def encode_with_stats(
     if cipher not in CIPHERS:
         raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
     _check_key(key)
-    nonce = secrets.token_bytes(NONCE_BYTES) if _nonce is None else _nonce
     if len(nonce) != NONCE_BYTES:
         raise InputError(f"nonce must be {NONCE_BYTES} bytes")
+    bound = _context_bytes(context)
     pixels, mode = load_pixels(image, limits)
     height, width, _ = pixels.shape
     info = ImageInfo(height, width, mode)
@@ -123,13 +179,15 @@ def encode_with_stats(
     alpha = zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9) if info.has_alpha else None
 
     kdf = key.new_kdf_params() if isinstance(key, Password) else KdfParams("secret-key")
-    crypto = CryptoInfo(cipher, kdf, nonce)
+    crypto = CryptoInfo(cipher, kdf, nonce, bound is not None)
 
     def header_for(plain: PlainImage) -> Header:
         sections = [(name, len(data)) for name, data in plain.sections]
         if alpha is not None:
             sections.append(("alpha", len(alpha)))
-        return Header(info, plain.model, plain.quant, crypto, tuple(sections), plain.version)
+        # A file is written as the first version that has every feature it uses (spec section 8).
+        version = max(plain.version, CONTEXT_VERSION) if bound is not None else plain.version
+        return Header(info, plain.model, plain.quant, crypto, tuple(sections), version)
 
     def file_size(plain: PlainImage) -> int:
         header = header_for(plain)
@@ -149,7 +207,7 @@ def encode_with_stats(
     payload = b"".join(data for _, data in plain.sections) + (alpha or b"")
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
     body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, payload), header.version)
-    data = body + compute_tag(keys.authentication, body)
+    data = body + compute_tag(keys.authentication, body, bound)
     # Decoded from the plaintext sections by the decoder itself (entropy decoding included), so the PSNR
     # reported is that of exactly what decode() will return, for either profile.
     decoded = _reconstruct_colour(header, dict(plain.sections))
@@ -173,9 +231,9 @@ def encode(
     weights: str | None = None,
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
+    context: Context = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
-    _nonce: bytes | None = None,
 ) -> bytes:
     """Compress ``image``, encrypt and authenticate it; returns the bytes of a .saec file.
 
@@ -187,23 +245,29 @@ def encode(
     paper's 64-16-4 SAE on the image: ``level`` 1 stores the 16-unit code (4:1), 2 the 4-unit code (16:1);
     ``seed`` seeds training, ``per_channel`` trains one model per colour channel, ``weights`` "f32le" or
     "f16le", ``training`` overrides the schedule (and carries its own seed). ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
-    alone, authenticated by the HMAC). ``_nonce`` exists only for test vectors: reusing a nonce with the same
-    key reuses a keystream.
+    alone, authenticated by the HMAC).
+    ``context`` (bytes, or text as UTF-8) binds the file to where it is stored (an object key, a chunk's
+    coordinates): the tag covers it, the file does not hold it, and only ``decode(..., context=)`` with the
+    same value opens the file. The header says that a context is bound, not what it is.
     """
     return encode_with_stats(
-        image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr,
-        chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
-        training=training, limits=limits, progress=progress, _nonce=_nonce,
+        image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
+        training=training, context=context, limits=limits, progress=progress,
     ).data
 
 
-def _authenticate(envelope: Envelope, key: Key, limits: Limits) -> tuple[Header, bytes]:
-    """Verify the tag, then validate the header; returns it with the file's encryption key."""
-    _check_key(key)
+def _authenticate(envelope: Envelope, key: Key, limits: Limits, bound: bytes | None) -> tuple[Header, bytes]:
+    """Verify the tag (over ``bound`` and the file), then validate the header; returns it with the file's
+    encryption key."""
     envelope.check_length()
     crypto = CryptoInfo.from_header_map(envelope.header_map, limits)
+    if crypto.context_bound and bound is None:
+        raise AuthenticationError("authentication failed: the file is bound to a context (where it is stored) "
+                                  "and none was given")
+    if bound is not None and not crypto.context_bound:
+        raise AuthenticationError("authentication failed: a context was given but the file is not bound to one")
     keys = derive_file_keys(derive_master_key(key, crypto.kdf, limits), crypto.nonce)
-    verify_tag(keys.authentication, envelope.authenticated_part, envelope.tag)
+    verify_tag(keys.authentication, envelope.authenticated_part, envelope.tag, bound)
     return Header.from_map(envelope.header_map, envelope.version, limits), keys.encryption
 
 
@@ -212,9 +276,12 @@ def inspect(data: DataSource, *, limits: Limits = DEFAULT_LIMITS) -> Header:
     return read_envelope(_read_data(data), limits).header(limits)
 
 
-def verify(data: DataSource, key: Key, *, limits: Limits = DEFAULT_LIMITS) -> Header:
-    """Check the tag and the header without decoding; raises ``AuthenticationError`` on a wrong key or tampering."""
-    header, _ = _authenticate(read_envelope(_read_data(data), limits), key, limits)
+def verify(data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS) -> Header:
+    """Check the tag and the header without decoding; raises ``AuthenticationError`` on a wrong key, a wrong or
+    missing ``context``, or tampering."""
+    _check_key(key)
+    bound = _context_bytes(context)
+    header, _ = _authenticate(read_envelope(_read_data(data), limits), key, limits, bound)
     return header
 
 
@@ -236,10 +303,14 @@ def _reconstruct_colour(header: Header, sections: dict[str, bytes]) -> np.ndarra
     return paper.reconstruct(header, sections)
 
 
-def decode(data: DataSource, key: Key, *, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """Authenticate, decrypt and reconstruct: (H, W) uint8 for L, (H, W, C) uint8 otherwise."""
+def decode(data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """Authenticate, decrypt and reconstruct: (H, W) uint8 for L, (H, W, C) uint8 otherwise.
+
+    A file bound to a context (see :func:`encode`) opens only with the same ``context``."""
+    _check_key(key)
+    bound = _context_bytes(context)
     envelope = read_envelope(_read_data(data), limits)
-    header, encryption_key = _authenticate(envelope, key, limits)
+    header, encryption_key = _authenticate(envelope, key, limits, bound)
     plain = apply_keystream(header.crypto.cipher, encryption_key, envelope.payload)
     sections, pos = {}, 0
     for name, length in header.sections:

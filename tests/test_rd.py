@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import saecodec
+from saecodec._testing import encode_with_nonce
 from saecodec import FormatError, InputError, SaecError, UnsupportedFeatureError
 from saecodec.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, main
 from saecodec.codec import DEFAULT_PROFILE
@@ -129,7 +130,7 @@ def encode_at_step(monkeypatch: pytest.MonkeyPatch, image: np.ndarray, key, step
 @pytest.fixture(scope="module")
 def rgb_file(key) -> tuple[bytes, np.ndarray]:
     image = synthetic_image(27, 35, 3, seed=5)
-    return saecodec.encode(image, key, quality=60, _nonce=bytes(range(32))), image
+    return encode_with_nonce(image, key, bytes(range(32)), quality=60), image
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +205,9 @@ def test_rd_round_trip_with_password(channels, cipher):
 
 def test_default_is_rd_at_quality_75_and_same_nonce_gives_same_file(key):
     image = synthetic_image(24, 31, 3, seed=9)
-    default = saecodec.encode(image, key, _nonce=bytes(32))
-    assert default == saecodec.encode(image, key, _nonce=bytes(32))
-    assert default == saecodec.encode(image, key, profile="rd", quality=75, chroma="444", _nonce=bytes(32))
+    default = encode_with_nonce(image, key, bytes(32))
+    assert default == encode_with_nonce(image, key, bytes(32))
+    assert default == encode_with_nonce(image, key, bytes(32), profile="rd", quality=75, chroma="444")
     assert DEFAULT_PROFILE == "rd" and rd.DEFAULT_QUALITY == 75
     header = saecodec.inspect(default)
     assert header.quant.steps == (200, 200, 200)  # step 12.5 at quality 75
@@ -1084,8 +1085,8 @@ def test_cli_verify_rd_file(cli_rd_file, cli_key, capsys):
 def test_numpy_scalars_are_numbers(value: object) -> None:
     key = saecodec.generate_key()
     image = np.zeros((9, 9, 3), np.uint8)
-    expected = saecodec.encode(image, key, quality=50, _nonce=bytes(32))
-    assert saecodec.encode(image, key, quality=value, _nonce=bytes(32)) == expected
+    expected = encode_with_nonce(image, key, bytes(32), quality=50)
+    assert encode_with_nonce(image, key, bytes(32), quality=value) == expected
     assert saecodec.encode_with_stats(image, key, target_bpp=np.float32(100.0)).bpp <= 100.0
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import saecodec
+from saecodec._testing import encode_with_nonce
 from saecodec.crypto.keystreams import keystream
 from saecodec.kernels.logistic import BYTES_PER_CHUNK
 from saecodec.kernels.threads import map_items, run_blocks
@@ -37,7 +38,7 @@ def test_nested_run_blocks_does_not_deadlock() -> None:
 
 def _child_work(data: bytes, key: saecodec.SecretKey, image: np.ndarray) -> tuple[np.ndarray, bytes, bytes]:
     stream = keystream("logistic", bytes(32), 2 * BYTES_PER_CHUNK + 5).tobytes()  # chunks on the pool
-    paper = saecodec.encode(image, key, level=2, _nonce=bytes(32))  # training kernels on the pool
+    paper = encode_with_nonce(image, key, bytes(32), level=2)  # training kernels on the pool
     return saecodec.decode(data, key), stream, paper  # rd planes on the pool
 
 

@@ -31,7 +31,7 @@ KEYSTREAMS = json.loads((VECTORS / "keystreams.json").read_text())
 FILES = json.loads((VECTORS / "files.json").read_text())["vectors"]
 GOLDEN_MANIFESTS = sorted(GOLDEN.glob("v*/manifest.json"))
 #: every format version a writer has produced; each must keep golden files and valid vectors
-FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1)}
+FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1), "v1.2": (1, 2)}
 
 
 def vector_key(entry: dict):
@@ -75,10 +75,10 @@ def test_file_vectors(entry):
     if "error" in expect:
         error = getattr(errors, expect["error"])
         with pytest.raises(error) as caught:
-            saecodec.decode(data, key)
+            saecodec.decode(data, key, context=entry.get("context"))
         assert type(caught.value) is error, f"expected exactly {expect['error']}, got {type(caught.value).__name__}"
     else:
-        pixels = saecodec.decode(data, key)
+        pixels = saecodec.decode(data, key, context=entry.get("context"))
         assert list(pixels.shape) == expect["shape"]
         assert hashlib.sha256(pixels.tobytes()).hexdigest() == expect["pixels_sha256"]
 
@@ -95,7 +95,9 @@ def test_every_vector_file_is_listed_once():
 def test_every_format_version_and_profile_has_valid_vectors():
     headers = [saecodec.inspect(VECTORS / e["file"]) for e in FILES if "error" not in e["expect"]]
     assert {h.version for h in headers} >= set(FORMAT_VERSIONS.values())
-    assert {(h.version, h.profile) for h in headers} >= {((1, 0), "paper"), ((1, 1), "rd")}
+    assert {(h.version, h.profile) for h in headers} >= {((1, 0), "paper"), ((1, 1), "rd"), ((1, 2), "rd"),
+                                                          ((1, 2), "paper")}
+    assert all(h.crypto.context_bound == (h.version >= (1, 2)) for h in headers)
     rd_modes = {h.image.mode for h in headers if h.profile == "rd"}
     assert rd_modes == {"L", "LA", "RGB", "RGBA"}
     rd_chroma = {h.model.chroma for h in headers if h.profile == "rd" and h.model.colour == "ycbcr"}
@@ -143,7 +145,7 @@ def test_golden_manifest_lists_every_file_of_its_version(manifest):
 @pytest.mark.parametrize("folder, key_hex, entry", list(golden_cases()))
 def test_golden_files_decode_to_the_same_pixels(folder, key_hex, entry):
     key = saecodec.SecretKey(bytes.fromhex(key_hex))
-    pixels = saecodec.decode((folder / entry["file"]).read_bytes(), key)
+    pixels = saecodec.decode((folder / entry["file"]).read_bytes(), key, context=entry.get("context"))
     expected = np.asarray(Image.open(folder / entry["expected"]))
     assert pixels.dtype == expected.dtype == np.uint8
     assert pixels.shape == expected.shape

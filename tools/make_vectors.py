@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import saecodec  # noqa: E402
+from saecodec._testing import encode_with_nonce  # noqa: E402
 from saecodec.crypto.keys import derive_master_key  # noqa: E402
 from saecodec.crypto.keystreams import apply_keystream, keystream, logistic_lane_seeds  # noqa: E402
 from saecodec.crypto.mac import compute_tag  # noqa: E402
@@ -171,10 +172,11 @@ def reframe(data: bytes, edit, key=KEY, retag: bool = True) -> bytes:
 
 
 def reforge(data: bytes, *, edit_sections=None, edit_header=None, version: tuple[int, int] | None = None,
-            key=KEY) -> bytes:
+            key=KEY, context: str | None = None) -> bytes:
     """Rewrite a file below the encryption: decrypt its payload, let ``edit_sections`` change the plaintext
     sections (a list of ``[name, bytes]``), set the section lengths to match, let ``edit_header`` change the
-    header map, optionally set the version (preamble and ``format`` field), re-encrypt and re-tag with ``key``.
+    header map, optionally set the version (preamble and ``format`` field), re-encrypt and re-tag with ``key``
+    (and ``context``, for files bound to one).
 
     This is what a forger holding the key can do, so the result passes the tag check and fails only where the
     edit made it wrong.
@@ -198,7 +200,7 @@ def reforge(data: bytes, *, edit_sections=None, edit_header=None, version: tuple
         mapping["format"] = list(version)
     payload = apply_keystream(crypto["cipher"], keys.encryption, b"".join(section for _, section in sections))
     body = assemble(msgpack.packb(mapping, use_bin_type=True), payload, version or envelope.version)
-    return body + compute_tag(keys.authentication, body)
+    return body + compute_tag(keys.authentication, body, None if context is None else context.encode())
 
 
 def flip(data: bytes, index: int) -> bytes:
@@ -248,28 +250,31 @@ def ok_vectors(good: dict) -> tuple[list[dict], dict[str, bytes]]:
     The options are ``encode``'s keyword arguments, or a function ``(image, key, nonce) -> bytes``."""
     entries, produced = [], {}
     for name, (image, options, key) in good.items():
+        context = options.get("context") if isinstance(options, dict) else None
         path = VECTORS / "files" / f"{name}.saec"
         if not path.exists():
             nonce = hashlib.sha256(name.encode()).digest()
             if callable(options):
                 write_new(path, options(image, key, nonce))
             else:
-                write_new(path, saecodec.encode(image, key, _nonce=nonce, **options))
+                write_new(path, encode_with_nonce(image, key, nonce, **options))
         data = path.read_bytes()
         produced[name] = data
-        decoded = saecodec.decode(data, key)
+        decoded = saecodec.decode(data, key, context=context)
         entries.append(
             {"name": name, "file": f"files/{name}.saec", **secret_fields(key),
+             **({} if context is None else {"context": context}),
              "expect": {"shape": list(decoded.shape), "pixels_sha256": pixels_digest(decoded)}}
         )
     return entries, produced
 
 
 def fail_vectors(bad: dict) -> list[dict]:
-    """Write the failing files of ``bad`` (name -> (bytes, error[, key or password])) that are missing."""
+    """Write the failing files of ``bad`` (name -> (bytes, error[, key or password[, context]])) that are missing."""
     entries = []
     for name, spec in bad.items():
         data, error = spec[0], spec[1]
+        context = spec[3] if len(spec) > 3 else None
         entry = {"name": name, "file": f"files/{name}.saec"}
         if len(spec) > 2 and isinstance(spec[2], str):
             entry["password"] = spec[2]
@@ -277,19 +282,21 @@ def fail_vectors(bad: dict) -> list[dict]:
         else:
             key = spec[2] if len(spec) > 2 else KEY
             entry["key"] = key.material.hex()
+        if context is not None:
+            entry["context"] = context
         entry["expect"] = {"error": error}
         path = VECTORS / "files" / f"{name}.saec"
         if not path.exists():
-            check_failure(name, data, key, error)
+            check_failure(name, data, key, error, context)
         write_new(path, data)
         entries.append(entry)
     return entries
 
 
-def check_failure(name: str, data: bytes, key, error: str) -> None:
+def check_failure(name: str, data: bytes, key, error: str, context: str | None = None) -> None:
     """Refuse to ship a failing vector that does not fail with exactly the error it documents."""
     try:
-        saecodec.decode(data, key)
+        saecodec.decode(data, key, context=context)
     except saecodec.SaecError as exc:
         if type(exc).__name__ != error:
             raise SystemExit(f"{name}: expected {error}, the reader raised {type(exc).__name__}: {exc}") from None
@@ -345,6 +352,31 @@ def rd_vectors() -> list[dict]:
                                         "FormatError"),
         "fail-rd-plane-truncated": (reforge(base, edit_sections=edit_plane("cr", lambda b: b[:-1])), "FormatError"),
         "fail-rd-tampered-plane": (flip(base, envelope.header_end + y_bytes + cb_bytes // 2), "AuthenticationError"),
+    }
+    return entries + fail_vectors(bad)
+
+
+CONTEXT = "images/scan-0017/c/0/1"  # what an integration binds: where the file or chunk is stored
+
+
+def context_vectors() -> list[dict]:
+    """Format 1.2: files bound to a context (associated data in the tag, not stored) and how readers fail."""
+    good = {
+        "ok-context-rd-chacha20": (synthetic_image(16, 24, 3, seed=41),
+                                   dict(profile="rd", quality=75, chroma="444", context=CONTEXT), KEY),
+        "ok-context-paper-logistic": (synthetic_image(13, 11, 1, seed=42),
+                                      dict(level=2, cipher="logistic", context=CONTEXT), KEY),
+    }
+    entries, produced = ok_vectors(good)
+    base = produced["ok-context-rd-chacha20"]
+    unbound = (VECTORS / "files" / "ok-rd-rgb-444-chacha20.saec").read_bytes()
+    bad = {
+        "fail-context-missing": (base, "AuthenticationError", KEY),
+        "fail-context-wrong": (base, "AuthenticationError", KEY, "images/scan-0017/c/1/0"),
+        "fail-context-unexpected": (unbound, "AuthenticationError", KEY, CONTEXT),
+        "fail-context-not-true": (reforge(base, edit_header=set_path("crypto", "context", value=False), context=CONTEXT),
+                                  "FormatError", KEY, CONTEXT),
+        "fail-context-in-version-1.1": (reforge(base, version=(1, 1), context=CONTEXT), "FormatError", KEY, CONTEXT),
     }
     return entries + fail_vectors(bad)
 
@@ -418,6 +450,12 @@ GOLDEN_CASES = {
         "rgba-25x17-rd-q60-420-chacha20": (
             synthetic_image(17, 25, 4, seed=24), dict(profile="rd", quality=60, chroma="420", cipher="chacha20")),
     },
+    "v1.2": {
+        "rgb-64x48-rd-q75-context-chacha20": (
+            synthetic_image(48, 64, 3, seed=21), dict(profile="rd", quality=75, chroma="444", context=CONTEXT)),
+        "la-19x27-level1-context-logistic": (
+            synthetic_image(27, 19, 2, seed=23), dict(level=1, cipher="logistic", context=CONTEXT)),
+    },
 }
 
 
@@ -427,12 +465,14 @@ def golden_files(folder: Path, cases: dict) -> list[dict]:
     for name, (image, options) in cases.items():
         path = folder / f"{name}.saec"
         if not path.exists():
-            write_new(path, saecodec.encode(image, KEY, _nonce=hashlib.sha256(name.encode()).digest(), **options))
-        decoded = saecodec.decode(path.read_bytes(), KEY)
+            write_new(path, encode_with_nonce(image, KEY, hashlib.sha256(name.encode()).digest(), **options))
+        context = options.get("context")
+        decoded = saecodec.decode(path.read_bytes(), KEY, context=context)
         buffer = io.BytesIO()
         saecodec.imaging.io.to_pil(decoded).save(buffer, format="PNG")
         write_new(folder / f"{name}.png", buffer.getvalue())
-        entries.append({"name": name, "file": f"{name}.saec", "expected": f"{name}.png"})
+        entries.append({"name": name, "file": f"{name}.saec", "expected": f"{name}.png",
+                        **({} if context is None else {"context": context})})
     return entries
 
 
@@ -442,7 +482,7 @@ def main() -> int:
     keys_json = json.dumps(keystream_vectors(), indent=1) + "\n"
     write_new(VECTORS / "keystreams.json", keys_json.encode())
     write_index(VECTORS / "files.json", {"key_note": "keys are hex secret keys; passwords are UTF-8 strings"},
-                "vectors", file_vectors() + rd_vectors())
+                "vectors", file_vectors() + rd_vectors() + context_vectors())
     for version, cases in GOLDEN_CASES.items():
         folder = GOLDEN_ROOT / version
         write_index(folder / "manifest.json", {"key": KEY.material.hex()}, "files", golden_files(folder, cases))

@@ -29,6 +29,8 @@ __all__ = [
     "RdQuantInfo",
     "PAPER_VERSION",
     "RD_VERSION",
+    "CONTEXT_VERSION",
+    "MAX_CONTEXT_BYTES",
     "KdfParams",
     "CryptoInfo",
     "Header",
@@ -38,9 +40,11 @@ __all__ = [
 ]
 
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 1  # the newest minor version this reader knows
+FORMAT_MINOR = 2  # the newest minor version this reader knows
 PAPER_VERSION = (1, 0)  # paper-profile files are written as 1.0, readable by every version-1 reader
 RD_VERSION = (1, 1)  # the rd profile was added in 1.1
+CONTEXT_VERSION = (1, 2)  # files bound to a context (associated data, crypto.context) were added in 1.2
+MAX_CONTEXT_BYTES = 65536  # a context names a place (an object key, a chunk): never more than this
 
 #: image mode -> (colour channels coded by the SAE, has an alpha plane carried losslessly)
 MODES: dict[str, tuple[int, bool]] = {"L": (1, False), "LA": (1, True), "RGB": (3, False), "RGBA": (3, True)}
@@ -302,23 +306,31 @@ class KdfParams:
 
 @dataclass(frozen=True)
 class CryptoInfo:
-    """Everything needed to derive the file's keys: the KDF and the per-file nonce, and the cipher suite."""
+    """Everything needed to derive the file's keys and check its tag: KDF, per-file nonce, cipher suite, and
+    whether the tag also covers a context (associated data the reader must supply; never stored)."""
 
     cipher: str
     kdf: KdfParams
     nonce: bytes = field(repr=False)
+    context_bound: bool = False
 
     def to_map(self) -> dict[str, Any]:
-        return {"cipher": self.cipher, "kdf": self.kdf.to_map(), "nonce": self.nonce}
+        m: dict[str, Any] = {"cipher": self.cipher, "kdf": self.kdf.to_map(), "nonce": self.nonce}
+        if self.context_bound:
+            m["context"] = True
+        return m
 
     @classmethod
     def from_map(cls, m: Any, limits: Limits) -> CryptoInfo:
-        """Parse the fields key derivation needs; the cipher name is checked by ``check_cipher``."""
+        """Parse the fields key derivation and the tag need; the cipher name is checked by ``check_cipher``."""
         cipher = _get(m, "cipher", str, "crypto")
         kdf = KdfParams.from_map(_get(m, "kdf", dict, "crypto"), limits)
         nonce = _get(m, "nonce", bytes, "crypto")
         _require(len(nonce) == NONCE_BYTES, f"crypto.nonce must be {NONCE_BYTES} bytes")
-        return cls(cipher, kdf, nonce)
+        bound = "context" in m
+        if bound:
+            _require(m["context"] is True, "crypto.context must be true when present")
+        return cls(cipher, kdf, nonce, bound)
 
     @classmethod
     def from_header_map(cls, m: Any, limits: Limits) -> CryptoInfo:
@@ -433,6 +445,8 @@ class Header:
             quant = QuantInfo.from_map(quant_map)
         crypto = CryptoInfo.from_header_map(m, limits)
         crypto.check_cipher()
+        _require(not crypto.context_bound or tuple(fmt) >= CONTEXT_VERSION,
+                 "crypto.context needs format version 1.2 or later")
         header = cls(image, model, quant, crypto, parse_sections(m), tuple(fmt))
         header._check_sections(limits)
         return header
