@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import LimitExceededError
+from .errors import FormatError, LimitExceededError
 
 __all__ = ["Limits", "DEFAULT_LIMITS"]
 
@@ -26,7 +26,9 @@ class Limits:
     max_alpha_bytes: int = 1 << 30
 
     def check_image(self, height: int, width: int) -> None:
-        if not (1 <= height <= self.max_dimension and 1 <= width <= self.max_dimension):
+        if height < 1 or width < 1:  # no limit makes an empty image valid: malformed, not too large
+            raise FormatError(f"invalid header: image dimensions {width}x{height} must be at least 1x1")
+        if not (height <= self.max_dimension and width <= self.max_dimension):
             raise LimitExceededError(
                 f"image dimensions {width}x{height} outside 1..{self.max_dimension}"
             )
@@ -37,9 +39,15 @@ class Limits:
             )
 
     def check_scrypt(self, log2_n: int, r: int, p: int) -> None:
-        if not (1 <= log2_n <= self.max_scrypt_log2_n):
+        """RFC 7914's own rules (N = 2^log2_n > 1, r >= 1, p >= 1, N < 2^(16 r)) are FormatError: no limit
+        makes such a file valid. Then the cost against these limits, before scrypt runs."""
+        if log2_n < 1 or r < 1 or p < 1:
+            raise FormatError(f"invalid header: scrypt log2_n={log2_n}, r={r}, p={p} must all be at least 1")
+        if log2_n >= 16 * r:
+            raise FormatError(f"invalid header: scrypt needs N < 2^(16 r) (RFC 7914); log2_n={log2_n}, r={r}")
+        if log2_n > self.max_scrypt_log2_n:
             raise LimitExceededError(f"scrypt log2_n={log2_n} outside 1..{self.max_scrypt_log2_n}")
-        if not (1 <= r <= self.max_scrypt_r) or not (1 <= p <= self.max_scrypt_p):
+        if r > self.max_scrypt_r or p > self.max_scrypt_p:
             raise LimitExceededError(f"scrypt r={r}, p={p} outside the allowed range")
         memory = 128 * r * (1 << log2_n) * p
         if memory > self.max_scrypt_memory:

@@ -5,8 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from saecodec.crypto.keys import Password
 from saecodec.errors import (
     FormatError,
+    InputError,
     LimitExceededError,
     SaecError,
     TruncatedError,
@@ -53,7 +55,7 @@ headers = st.builds(
     kdf=st.one_of(
         st.just(KdfParams()),
         st.builds(KdfParams, st.just("scrypt"), st.binary(min_size=16, max_size=16), st.integers(1, 18),
-                  st.integers(1, 8), st.just(1)),
+                  st.integers(2, 8), st.just(1)),
     ),
 )
 
@@ -135,7 +137,7 @@ def rewrite(header: Header, path: tuple, value) -> bytes:
         (("model", "activation"), "relu", UnsupportedFeatureError),
         (("quant", "weights"), "f64le", UnsupportedFeatureError),
         (("image", "height"), 1 << 20, LimitExceededError),
-        (("image", "height"), 0, LimitExceededError),
+        (("image", "height"), 0, FormatError),  # malformed: no limit makes 0 valid
         (("image", "height"), True, FormatError),
         (("image", "channels"), 4, FormatError),
         (("model", "level"), 3, FormatError),
@@ -159,12 +161,27 @@ def test_unknown_keys_are_ignored():
 
 @pytest.mark.parametrize(
     "log2_n, r, p",
-    [(21, 8, 1), (20, 8, 1), (14, 64, 1), (14, 8, 17), (0, 8, 1)],
+    [(21, 8, 1), (20, 8, 1), (14, 64, 1), (14, 8, 17)],
 )
 def test_hostile_scrypt_parameters_are_refused(log2_n, r, p):
     kdf = KdfParams("scrypt", bytes(16), log2_n, r, p)
     with pytest.raises(LimitExceededError):
         read_envelope(frame(make_header(kdf=kdf))).header()
+
+
+@pytest.mark.parametrize("log2_n, r, p", [(0, 8, 1), (-3, 8, 1), (10, 0, 1), (10, 8, 0), (16, 1, 1), (19, 1, 1)])
+def test_scrypt_parameters_outside_rfc_7914_are_malformed(log2_n, r, p):
+    """N >= 2^(16 r) makes the library raise MemoryError: the reader must refuse it first, as malformed."""
+    kdf = KdfParams("scrypt", bytes(16), log2_n, r, p)
+    with pytest.raises(FormatError):
+        read_envelope(frame(make_header(kdf=kdf))).header()
+    with pytest.raises(InputError):
+        Password("pw", log2_n=log2_n, r=r, p=p)
+
+
+def test_zero_dimensions_are_malformed_not_over_a_limit():
+    with pytest.raises(FormatError):
+        read_envelope(frame(make_header(height=0))).header()
 
 
 @settings(max_examples=300, deadline=None)
@@ -182,3 +199,25 @@ def test_random_headers_give_a_saec_error_or_a_valid_header(raw):
         read_envelope(data).header()
     except SaecError:
         pass
+
+
+def _frame_raw_header(header_bytes: bytes) -> bytes:
+    return MAGIC + b"\x01\x00" + len(header_bytes).to_bytes(4, "big") + header_bytes + bytes(TAG_BYTES)
+
+
+def test_duplicate_header_keys_are_rejected():
+    """Last-one-wins would let two readers see two different headers under one tag (spec section 3)."""
+    good = pack_header(make_header())
+    # Append a second "format" key to the top-level map: fixmap count + 1, then the extra pair.
+    assert good[0] & 0xF0 == 0x80
+    doubled = bytes([good[0] + 1]) + good[1:] + msgpack.packb("format") + msgpack.packb([1, 0])
+    with pytest.raises(FormatError, match="duplicate"):
+        read_envelope(_frame_raw_header(doubled))
+
+
+@pytest.mark.parametrize("bad_key", [b"height", 7])
+def test_header_keys_must_be_strings_at_every_level(bad_key):
+    mapping = msgpack.unpackb(pack_header(make_header()), raw=False)
+    mapping["image"][bad_key] = 1
+    with pytest.raises(FormatError):
+        read_envelope(_frame_raw_header(msgpack.packb(mapping, use_bin_type=True, strict_types=False)))

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Union
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ..errors import AuthenticationError, KeyFileError
+from ..errors import AuthenticationError, InputError, KeyFileError, SaecError
 from ..format.header import SCRYPT_SALT_BYTES, KdfParams
 from ..limits import DEFAULT_LIMITS, Limits
 
@@ -28,10 +29,16 @@ __all__ = [
     "key_from_password",
     "derive_master_key",
     "KEY_FILE_PREFIX",
+    "KeyFilePermissionWarning",
 ]
 
 KEY_BYTES = 32
 KEY_FILE_PREFIX = "saec-secret-key-1:"
+MAX_KEY_FILE_BYTES = 512  # a key file is one 83-byte line; anything much longer is not one
+
+
+class KeyFilePermissionWarning(UserWarning):
+    """A key file can be read by its group or by others (as ssh warns of a private key)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,12 @@ class Password:
     def __post_init__(self) -> None:
         if not isinstance(self.secret, str) or not self.secret:
             raise KeyFileError("a password must be a non-empty string")
+        if not all(type(v) is int for v in (self.log2_n, self.r, self.p)):
+            raise InputError("scrypt log2_n, r and p must be integers")
+        try:  # never write a file that a reader with default limits rejects (spec section 8)
+            DEFAULT_LIMITS.check_scrypt(self.log2_n, self.r, self.p)
+        except SaecError as exc:
+            raise InputError(f"scrypt cost not usable: {exc}") from None
 
     def __repr__(self) -> str:
         return f"Password(<hidden>, log2_n={self.log2_n}, r={self.r}, p={self.p})"
@@ -103,19 +116,50 @@ def key_from_password(password: str, *, log2_n: int = 17, r: int = 8, p: int = 1
 
 
 def load_key(path: str | os.PathLike[str]) -> SecretKey:
-    """Read a key file written by ``save_key`` or ``saec keygen``."""
+    """Read a key file written by ``save_key`` or ``saec keygen``.
+
+    Only a regular file is read (a device such as /dev/zero, a FIFO or a directory is refused before any
+    read, and a FIFO is opened without blocking), and never more than ``MAX_KEY_FILE_BYTES``. A key file
+    that its group or others can read gives a ``KeyFilePermissionWarning``.
+    """
+    name = os.fspath(path)
     try:
-        size = os.path.getsize(path)
-        if size > 4096:
-            raise KeyFileError(f"key file {os.fspath(path)!r} is too large to be a saec key")
-        text = Path(path).read_text(encoding="ascii")
-    except KeyFileError:
-        raise
-    except UnicodeDecodeError:
-        raise KeyFileError(f"key file {os.fspath(path)!r} is not a saec key file") from None
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise KeyFileError(f"cannot read key file {os.fspath(path)!r}: {exc.strerror}") from None
-    return SecretKey.from_text(text)
+        raise KeyFileError(f"cannot read key file {name!r}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"key file {name!r} is not a regular file")
+        if info.st_size > MAX_KEY_FILE_BYTES:
+            raise KeyFileError(f"key file {name!r} is too large to be a saec key")
+        chunks, total = [], 0
+        while total <= MAX_KEY_FILE_BYTES:
+            chunk = os.read(fd, MAX_KEY_FILE_BYTES + 1 - total)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {name!r}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise KeyFileError(f"key file {name!r} is too large to be a saec key")
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyFileError(f"key file {name!r} is not a saec key file") from None
+    key = SecretKey.from_text(text)
+    if os.name == "posix" and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        warnings.warn(
+            f"key file {name!r} is accessible by group or others (mode {stat.S_IMODE(info.st_mode):04o}); "
+            "it should be 0600",
+            KeyFilePermissionWarning,
+            stacklevel=2,
+        )
+    return key
 
 
 def save_key(key: SecretKey, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:

@@ -490,6 +490,19 @@ def pack_header(header: Header) -> bytes:
     return msgpack.packb(header.to_map(), use_bin_type=True)
 
 
+def _strict_map(pairs: list[tuple[Any, Any]]) -> dict[str, Any]:
+    """A header map: every key a str (not bin, not an int), none twice (a duplicate would let two readers
+    that keep the first or the last value see different headers under one tag)."""
+    mapping: dict[str, Any] = {}
+    for key, value in pairs:
+        if type(key) is not str:
+            raise FormatError("invalid header: a map key is not a string")
+        if key in mapping:
+            raise FormatError(f"invalid header: duplicate map key {key!r}")
+        mapping[key] = value
+    return mapping
+
+
 def unpack_header_map(data: bytes) -> dict[str, Any]:
     """Decode the header bytes into a map, rejecting anything msgpack or its size rules refuse."""
     try:
@@ -497,6 +510,7 @@ def unpack_header_map(data: bytes) -> dict[str, Any]:
             data,
             raw=False,
             strict_map_key=True,
+            object_pairs_hook=_strict_map,
             use_list=True,
             max_str_len=len(data),
             max_bin_len=len(data),
