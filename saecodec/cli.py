@@ -1,31 +1,50 @@
-"""The ``saec`` command: compress, encrypt, decrypt and inspect .saec files.
+"""The ``saec`` command: compress, encrypt, decrypt and inspect .saec files, one or many at a time.
 
 Subcommands::
 
     saec keygen -o KEYFILE [--force]
-    saec encode IN -o OUT.saec (--key-file KEYFILE | --password) [--cipher chacha20|logistic] [--force] [--quiet]
-                               [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma auto|444|420]
-                               [--profile paper] [--level 1|2] [--seed N]
-    saec decode IN.saec -o OUT.png (--key-file KEYFILE | --password) [--force]
-    saec info IN.saec [--json]
-    saec verify IN.saec (--key-file KEYFILE | --password)
+    saec encode IN... -o OUT [KEY] [--cipher chacha20|logistic] [--force | --skip-existing] [--quiet]
+                             [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma auto|444|420]
+                             [--profile paper] [--level 1|2] [--seed N]
+                             [--recursive] [--workers N | --scheduler ADDRESS] [--manifest FILE.jsonl]
+                             [--context TEXT | --context-from-path]
+    saec decode IN... -o OUT [KEY] [--format png|tiff|bmp|webp] [--force | --skip-existing] [--quiet] (batch flags)
+    saec info IN.saec... [--json]
+    saec verify IN.saec... [KEY] [--context TEXT] [--recursive]
     saec --version
 
+    KEY: --key-file KEYFILE | --password | --key-id ID; none: the key file $SAEC_KEY_FILE
+
 ``--password`` never takes the password on the command line: it is read from the environment variable
-``SAEC_PASSWORD`` if set, otherwise prompted for on the terminal (twice when encoding). Outputs are written
-to a temporary file in the destination directory, synced and renamed into place, so an interrupted or
-failed run never leaves a partial file; an existing output is replaced only with ``--force``.
+``SAEC_PASSWORD`` if set, otherwise prompted for on the terminal (twice when encoding). ``--key-id ID`` reads
+``$SAEC_KEYRING/ID.key``. Outputs are written to a temporary file in the destination directory, synced and
+renamed into place, so an interrupted or failed run never leaves a partial file; an existing output is
+replaced only with ``--force``.
+
+One input and ``-o FILE``: that file is converted. Several inputs, a directory input, or ``-o`` naming a
+directory (existing, or ending in ``/``): batch mode, OUT is a directory (created if needed) and outputs
+mirror the inputs' names: ``a.png`` -> ``OUT/a.saec``, ``DIR/sub/b.png`` -> ``OUT/sub/b.saec`` (decode:
+``x.saec`` -> ``OUT/x.png``). A directory contributes its images (encode, by extension) or .saec files
+(decode, verify); without ``--recursive`` only its direct files. Hidden files are skipped, symbolic links to
+directories are not followed (links to files are read). Conflicting outputs, or outputs that exist without
+``--force``/``--skip-existing``, stop the run before any work. A file that fails is reported on its own line
+(``saec: error: 'IN': why``) and the others go on; a summary line ends the run. ``--workers N`` runs N
+local processes (default: one per core), ``--scheduler ADDRESS`` runs on a Dask cluster whose workers reach
+the same paths; the key then travels only as a reference (the key file path, the key id, or the workers'
+own $SAEC_PASSWORD with --password), never in the task graph. See :mod:`saecodec.batch`.
 
 Exit codes:
 
-    0  success
+    0  success (in batch mode: no file failed; skipped files are not failures)
     1  internal error (a bug: please report it)
-    2  usage error: bad arguments, output exists without --force, no password source
-    3  I/O error: input not found or unreadable, output not writable
+    2  usage error: bad arguments, output exists without --force, conflicting outputs, no key source
+    3  I/O error: input not found or unreadable, output not writable, scheduler unreachable
     4  invalid input: not a .saec file, corrupt or truncated, unsupported version or feature,
        unsupported image, a limit exceeded
-    5  authentication failed: wrong key or password, or the file was tampered with
+    5  authentication failed: wrong key, password or context, or the file was tampered with
     6  bad key file: missing, unreadable or malformed key file
+    7  batch mode: files failed for different reasons (each is on its own line; when every failure
+       has the same reason, its code above is the exit code)
   130  interrupted (Ctrl-C)
 """
 
@@ -37,18 +56,20 @@ import io
 import json
 import os
 import sys
-import tempfile
+import time
 from typing import Any, Callable, NoReturn, Sequence
 
-from . import __version__
+from . import __version__, batch, keyring
 from .codec import DEFAULT_PROFILE, PROFILES, EncodeResult, decode, encode_with_stats, inspect, verify
 from .crypto.keys import Key, Password, generate_key, load_key
 from .errors import AuthenticationError, KeyFileError, SaecError
+from .files import FileAccessError, OutputExistsError, write_atomic
 from .format.header import CIPHERS, Header, ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
 from .profiles.rd import CHROMA_CHOICES, DEFAULT_QUALITY
 from .limits import DEFAULT_LIMITS
 
-__all__ = ["main", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_IO", "EXIT_INVALID", "EXIT_AUTH", "EXIT_KEY"]
+__all__ = ["main", "build_parser", "write_atomic", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_IO",
+           "EXIT_INVALID", "EXIT_AUTH", "EXIT_KEY", "EXIT_MIXED", "EXIT_INTERRUPTED"]
 
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -57,24 +78,38 @@ EXIT_IO = 3
 EXIT_INVALID = 4
 EXIT_AUTH = 5
 EXIT_KEY = 6
+EXIT_MIXED = 7
 EXIT_INTERRUPTED = 130
 
-PASSWORD_ENV = "SAEC_PASSWORD"
+PASSWORD_ENV = keyring.PASSWORD_ENV
 PROG = "saec"
 
 _EPILOG = """\
-password: --password reads the environment variable SAEC_PASSWORD if it is set,
-otherwise prompts on the terminal; it is never taken as an argument.
+key: --key-file KEYFILE, --key-id ID ($SAEC_KEYRING/ID.key) or --password, which reads
+the environment variable SAEC_PASSWORD if it is set, otherwise prompts on the terminal;
+a password is never taken as an argument. With none of them: the key file $SAEC_KEY_FILE.
+
+batch mode (several inputs, a directory input, or -o DIR/): outputs go into the directory
+OUT with mirrored names (a/b.png -> OUT/a/b.saec, x.saec -> OUT/x.png); directories give
+their images (encode) or .saec files (decode, verify), subdirectories only with --recursive;
+hidden files are skipped, symbolic links to directories not followed. A failing file is
+reported on its own line and the others go on; a summary line ends the run.
+--workers N: N local processes (default: one per core; 1: this process).
+--scheduler ADDRESS: a Dask cluster (pip install 'saecodec[dask]') that reaches the same
+paths; the key travels as a reference only (--key-file path, --key-id, or --password
+meaning the workers' own SAEC_PASSWORD), never in the task graph.
 
 exit codes:
-  0    success
+  0    success (batch: no file failed; skipped files are not failures)
   1    internal error
-  2    usage error (bad arguments, output exists without --force, no password source)
-  3    I/O error (input not found or unreadable, output not writable)
+  2    usage error (bad arguments, output exists without --force, conflicting outputs,
+       no key source)
+  3    I/O error (input not found or unreadable, output not writable, scheduler unreachable)
   4    invalid input (not a .saec file, corrupt or truncated, unsupported version,
        feature or image, limit exceeded)
-  5    authentication failed (wrong key or password, or tampered file)
+  5    authentication failed (wrong key, password or context, or tampered file)
   6    bad key file (missing, unreadable or malformed)
+  7    batch: files failed for different reasons (if all failed for one reason: its code)
   130  interrupted
 """
 
@@ -136,81 +171,6 @@ def _check_output(path: str, force: bool) -> None:
         raise CliError(EXIT_IO, f"cannot write {_display(path)}: directory {directory!r} is not writable")
 
 
-def _default_mode() -> int:
-    """rw for everyone minus the umask: what a plain ``open(path, "w")`` would have created."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str, data: bytes, *, force: bool, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` all at once: temp file in the same directory, fsync, rename.
-
-    Without ``force`` an existing file is never replaced (checked again at rename time, race-free where the
-    file system supports hard links). On any failure, including Ctrl-C, the temp file is removed.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
-    try:
-        tmp = tempfile.NamedTemporaryFile(dir=directory, prefix=f".{base}.", suffix=".tmp", delete=False)
-    except OSError as exc:
-        raise CliError(EXIT_IO, f"cannot write {_display(path)}: {exc.strerror or exc}") from None
-    tmp_name = tmp.name
-    try:
-        try:
-            with tmp:
-                tmp.write(data)
-                tmp.flush()
-                os.fsync(tmp.fileno())
-            os.chmod(tmp_name, _default_mode() if mode is None else mode)
-            if force:
-                os.replace(tmp_name, path)
-            else:
-                _link_no_clobber(tmp_name, path)
-        except FileExistsError:
-            raise CliError(EXIT_USAGE, f"{_display(path)} already exists (use --force to overwrite)") from None
-        except OSError as exc:
-            raise CliError(EXIT_IO, f"cannot write {_display(path)}: {exc.strerror or exc}") from None
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _link_no_clobber(tmp_name: str, path: str) -> None:
-    """Move tmp_name to path unless path exists (FileExistsError then)."""
-    try:
-        os.link(tmp_name, path)
-    except FileExistsError:
-        raise
-    except OSError:
-        # No hard links here (some network or FAT file systems): best effort check-then-rename.
-        if os.path.lexists(path):
-            raise FileExistsError(path) from None
-        os.replace(tmp_name, path)
-        return
-    try:
-        os.unlink(tmp_name)
-    except OSError:
-        pass  # the output is in place; a stray temp name is not worth failing for
-
-
 def _stdin_is_tty() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()
@@ -240,10 +200,84 @@ def _read_password(confirm: bool) -> str:
     return first
 
 
+def _check_key_source(args: argparse.Namespace) -> None:
+    """Fail early (before reading inputs or prompting) when no key source is given or configured."""
+    if args.key_file is None and not args.password and args.key_id is None \
+            and not os.environ.get(keyring.KEY_FILE_ENV):
+        raise CliError(EXIT_USAGE, f"no key: give --key-file, --key-id or --password, or set ${keyring.KEY_FILE_ENV}")
+
+
 def _get_key(args: argparse.Namespace, *, confirm: bool) -> Key:
+    """The key itself, for work done on this machine (this process or its local workers)."""
     if args.key_file is not None:
         return load_key(args.key_file)
-    return Password(_read_password(confirm), log2_n=getattr(args, "scrypt_log2n", 17))
+    if args.key_id is not None:
+        return keyring.resolve_key(args.key_id, allow_password=False)
+    if args.password:
+        return Password(_read_password(confirm), log2_n=getattr(args, "scrypt_log2n", 17))
+    _check_key_source(args)
+    return keyring.resolve_key(None, allow_password=False)
+
+
+def _key_reference(args: argparse.Namespace) -> batch.KeyReference:
+    """What a Dask worker needs to find the key itself: a path or a name, never the secret."""
+    if args.key_file is not None:
+        return batch.KeyFile(os.path.abspath(args.key_file))
+    if args.key_id is not None:
+        return keyring.KeySource(args.key_id, allow_password=False)
+    if args.password:
+        return batch.PasswordEnv(getattr(args, "scrypt_log2n", 17))
+    _check_key_source(args)
+    return batch.KeyFile(os.path.abspath(os.environ[keyring.KEY_FILE_ENV]))
+
+
+def _context(args: argparse.Namespace) -> dict[str, Any]:
+    """``{"context": TEXT}`` for the codec when --context is given (and the codec supports it)."""
+    text = getattr(args, "context", None)
+    if text is None:
+        return {}
+    if not batch.context_supported():
+        raise CliError(EXIT_USAGE, "--context needs a saecodec whose codec binds a context")
+    return {"context": text}
+
+
+class _FilesBar:
+    """One progress bar over the files of a batch: done/total, files per second, time left."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: Any, total: int) -> None:
+        self.stream = stream
+        self.total = total
+        self.start = time.monotonic()
+        self.drawn = False
+
+    def update(self, done: int) -> None:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = done / elapsed
+        left = "?" if done == 0 else _clock((self.total - done) / rate)
+        filled = int(round(self.WIDTH * done / max(self.total, 1)))
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        self.stream.write(f"\r[{bar}] {done}/{self.total} files  {rate:.2f} files/s  ETA {left}\x1b[K")
+        self.stream.flush()
+        self.drawn = True
+
+    def clear(self) -> None:
+        """Wipe the bar so that a report line can be printed in its place (the next update redraws it)."""
+        if self.drawn:
+            self.stream.write("\r\x1b[K")
+            self.drawn = False
+
+    def finish(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
 class _ProgressBar:
@@ -303,8 +337,39 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _is_batch(args: argparse.Namespace) -> bool:
+    """Several inputs, a directory input or a directory output: see the module docstring."""
+    out = args.output
+    return (len(args.input) > 1 or any(os.path.isdir(path) for path in args.input) or args.recursive
+            or os.path.isdir(out) or out.endswith(("/", os.sep)))
+
+
+_BATCH_ONLY = (("recursive", "--recursive"), ("scheduler", "--scheduler"), ("manifest", "--manifest"),
+               ("context_from_path", "--context-from-path"))
+
+
+def _single_mode_checks(args: argparse.Namespace) -> bool:
+    """Refuse batch-only options for one file; True when the run is skipped (--skip-existing, output exists)."""
+    given = [flag for attr, flag in _BATCH_ONLY if getattr(args, attr)]
+    if given:
+        raise CliError(EXIT_USAGE, f"{', '.join(given)} applies to batch mode: give a directory as -o (e.g. -o OUT/)")
+    if args.skip_existing and os.path.lexists(args.output):
+        if not args.quiet:
+            print(f"{_display(args.output)}: exists, skipped", file=sys.stderr)
+        return True
+    return False
+
+
 def _cmd_encode(args: argparse.Namespace) -> int:
+    options = _profile_options(args)
+    if _is_batch(args):
+        return _run_batch(args, "encode", options)
+    args.input = args.input[0]
+    _check_key_source(args)
+    if _single_mode_checks(args):
+        return EXIT_OK
     _check_output(args.output, args.force)
+    context = _context(args)
     try:
         handle = open(args.input, "rb")  # before the password prompt: a typo in IN fails at once
     except OSError as exc:
@@ -314,11 +379,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     except BaseException:
         handle.close()
         raise
-    options = _profile_options(args)
     bar = _ProgressBar(sys.stderr, "encoding") if not args.quiet and _isatty(sys.stderr) else None
     try:
         with handle:
-            result = encode_with_stats(handle, key, cipher=args.cipher, progress=bar, **options)
+            result = encode_with_stats(handle, key, cipher=args.cipher, progress=bar, **options, **context)
     finally:
         if bar is not None:
             bar.finish()
@@ -368,15 +432,25 @@ def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
 def _cmd_decode(args: argparse.Namespace) -> int:
     from .imaging.io import to_pil
 
-    fmt = _output_format(args.output)
+    if _is_batch(args):
+        return _run_batch(args, "decode", {})
+    args.input = args.input[0]
+    _check_key_source(args)
+    if _single_mode_checks(args):
+        return EXIT_OK
+    if args.format is not None:
+        fmt, _, params = batch.OUTPUT_FORMATS[args.format]
+    else:
+        fmt, params = _output_format(args.output), {}
     _check_output(args.output, args.force)
+    context = _context(args)
     data = _read_input(args.input)
     key = _get_key(args, confirm=False)
-    pixels = decode(data, key)
+    pixels = decode(data, key, **context)
     buffer = io.BytesIO()
     image = to_pil(pixels)
     try:
-        image.save(buffer, format=fmt)
+        image.save(buffer, format=fmt, **params)
     except (OSError, ValueError, KeyError) as exc:
         raise CliError(
             EXIT_USAGE, f"cannot save a {image.mode} image as {fmt}: {exc} (use .png, which takes every mode)"
@@ -385,19 +459,148 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_KIND_CODES = {batch.KIND_IO: EXIT_IO, batch.KIND_INVALID: EXIT_INVALID, batch.KIND_AUTH: EXIT_AUTH,
+               batch.KIND_KEY: EXIT_KEY, batch.KIND_EXISTS: EXIT_USAGE, batch.KIND_INTERNAL: EXIT_INTERNAL}
+
+
+def _batch_exit_code(codes: Sequence[int]) -> int:
+    """0 when nothing failed; the failures' code when they share one; else EXIT_MIXED."""
+    distinct = set(codes)
+    if not distinct:
+        return EXIT_OK
+    return distinct.pop() if len(distinct) == 1 else EXIT_MIXED
+
+
+def _report_line(op: str, result: batch.FileResult) -> str:
+    if result.status == "skipped":
+        return f"{_display(result.output or result.input)}: exists, skipped"
+    if op == "encode":
+        quality = "lossless" if result.psnr == float("inf") else f"PSNR {result.psnr:.2f} dB"
+        return f"{_display(result.output or '')}: {result.bytes} bytes, {result.bpp:.3f} bpp, {quality}"
+    if op == "decode":
+        return f"{_display(result.output or '')}: decoded from {_display(result.input)}"
+    return f"{_display(result.input)}: OK"
+
+
+def _run_batch(args: argparse.Namespace, op: str, encode_options: dict[str, Any]) -> int:
+    """Plan, then run with one progress bar, a line per failure (and per file unless --quiet), a summary."""
+    scheduler = getattr(args, "scheduler", None)
+    workers = getattr(args, "workers", None)
+    if scheduler is not None and workers is not None:
+        raise CliError(EXIT_USAGE, "--workers and --scheduler exclude each other (a cluster has its own workers)")
+    if getattr(args, "context_from_path", False) and args.context is not None:
+        raise CliError(EXIT_USAGE, "--context and --context-from-path exclude each other")
+    _check_key_source(args)
+    force, skip = getattr(args, "force", False), getattr(args, "skip_existing", False)
+    quiet = getattr(args, "quiet", False)
+    output = getattr(args, "output", None)
+    the_plan = batch.plan(op, args.input, output, recursive=args.recursive,
+                          image_format=getattr(args, "format", None) or "png", force=force, skip_existing=skip)
+    if op != "encode":
+        encode_options = {}
+    else:
+        encode_options = dict(encode_options, cipher=args.cipher)
+    options = batch.Options(op, encode_options, getattr(args, "format", None) or "png", force,
+                            args.context, getattr(args, "context_from_path", False))
+    if (options.context is not None or options.context_from_path) and not batch.context_supported():
+        raise CliError(EXIT_USAGE, "--context needs a saecodec whose codec binds a context")
+    if not quiet:
+        for note in the_plan.notes:
+            print(f"{PROG}: note: {note}", file=sys.stderr)
+    if scheduler is not None:
+        key: Any = _key_reference(args)
+    else:
+        key = _get_key(args, confirm=op == "encode")
+    manifest = None
+    manifest_path = getattr(args, "manifest", None)
+    if manifest_path is not None:
+        manifest = batch.Manifest(manifest_path, force=force, skip_existing=skip)
+    bar = _FilesBar(sys.stderr, len(the_plan.jobs)) if not quiet and _isatty(sys.stderr) and the_plan.jobs else None
+    done = 0
+    codes: list[int] = []
+
+    def on_result(result: batch.FileResult) -> None:
+        nonlocal done
+        if manifest is not None:
+            manifest.write(result)
+        if bar is not None:
+            bar.clear()
+        if result.status == "failed":
+            codes.append(_KIND_CODES.get(result.kind or "", EXIT_INTERNAL))
+            kind = "internal error" if result.kind == batch.KIND_INTERNAL else "error"
+            print(f"{PROG}: {kind}: {_display(result.input)}: {result.error}", file=sys.stderr)
+        elif not quiet:
+            print(_report_line(op, result), file=sys.stderr if op != "verify" else sys.stdout)
+        if result.status != "skipped":
+            done += 1
+            if bar is not None:
+                bar.update(done)
+
+    try:
+        if bar is not None:
+            bar.update(0)
+        summary = batch.run(the_plan, key, options, workers=workers, scheduler=scheduler, on_result=on_result)
+    finally:
+        if bar is not None:
+            bar.finish()
+        if manifest is not None:
+            manifest.close()
+    if not quiet:
+        verb = "verified" if op == "verify" else "converted"
+        rate = summary.converted / summary.seconds if summary.seconds > 0 else 0.0
+        print(f"{PROG}: {summary.converted} {verb}, {summary.failed} failed, {summary.skipped} skipped "
+              f"in {summary.seconds:.1f} s ({rate:.2f} files/s)", file=sys.stderr)
+    return _batch_exit_code(codes)
+
+
 def _summary(header: Header, file_bytes: int) -> dict[str, Any]:
     pixels = header.image.height * header.image.width
     return {"file_bytes": file_bytes, "bpp": 8.0 * file_bytes / pixels}
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    data = _read_input(args.input)
-    header = inspect(data)
-    extra = _summary(header, len(data))
+    """One input: as always (a block, or one JSON object). Several: a block per file separated by blank
+    lines, or with --json one JSON list of objects that carry their "file"; failures go to stderr."""
+    if len(args.input) == 1:
+        args.input = args.input[0]
+        data = _read_input(args.input)
+        return _print_info(args.input, data, inspect(data), args.json, None)
+    codes: list[int] = []
+    docs: list[dict[str, Any]] = []
+    first = True
+    for path in args.input:
+        try:
+            data = _read_input(path)
+            header = inspect(data)
+        except CliError as exc:
+            codes.append(exc.code)
+            _fail(exc.code, str(exc))
+            continue
+        except SaecError as exc:
+            codes.append(_exit_code_for(exc))
+            _fail(codes[-1], f"{_display(path)}: {exc}")
+            continue
+        if args.json:
+            _print_info(path, data, header, True, docs)
+        else:
+            if not first:
+                print()
+            first = False
+            _print_info(path, data, header, False, None)
     if args.json:
+        print(json.dumps(docs, indent=2))
+    return _batch_exit_code(codes)
+
+
+def _print_info(path: str, data: bytes, header: Header, as_json: bool, into: list[dict[str, Any]] | None) -> int:
+    extra = _summary(header, len(data))
+    if as_json:
         out = header.to_json_dict()
         out.update(extra)
-        print(json.dumps(out, indent=2))
+        if into is not None:
+            into.append({"file": path, **out})
+        else:
+            print(json.dumps(out, indent=2))
         return EXIT_OK
     image, crypto = header.image, header.crypto
     kdf = crypto.kdf
@@ -406,7 +609,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     else:
         kdf_text = "secret-key (a 256-bit secret key file)"
     lines = [
-        f"file:        {args.input}",
+        f"file:        {path}",
         f"format:      .saec v{header.version[0]}.{header.version[1]}",
         f"image:       {image.width}x{image.height} {image.mode}",
         *_model_lines(header),
@@ -442,9 +645,17 @@ def _model_lines(header: Header) -> list[str]:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    """One file: "OK" on stdout as always. Several (or a directory): "'path': OK" per file, failures on
+    stderr, a summary line; checked in this process (verifying is cheap next to converting)."""
+    if len(args.input) > 1 or args.recursive or any(os.path.isdir(p) for p in args.input):
+        args.workers = 1
+        return _run_batch(args, "verify", {})
+    args.input = args.input[0]
+    _check_key_source(args)
+    context = _context(args)
     data = _read_input(args.input)
     key = _get_key(args, confirm=False)
-    verify(data, key)
+    verify(data, key, **context)
     print("OK")
     return EXIT_OK
 
@@ -504,9 +715,29 @@ def _scrypt_log2n(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}: expected a positive integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be at least 1, not {value}")
+    return value
+
+
+def _key_id(text: str) -> str:
+    try:
+        keyring.check_key_id(text)
+    except SaecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _add_key_options(parser: argparse.ArgumentParser, *, scrypt_cost: bool = False) -> None:
-    group = parser.add_mutually_exclusive_group(required=True)
+    group = parser.add_mutually_exclusive_group()
     group.add_argument("--key-file", "-k", metavar="KEYFILE", help="secret key file written by 'saec keygen'")
+    group.add_argument("--key-id", type=_key_id, metavar="ID",
+                       help=f"the key file ${keyring.KEYRING_ENV}/ID.key (resolved on the workers with --scheduler)")
     group.add_argument(
         "--password",
         "-p",
@@ -516,6 +747,31 @@ def _add_key_options(parser: argparse.ArgumentParser, *, scrypt_cost: bool = Fal
     if scrypt_cost:
         # Advanced: cheaper scrypt for tests; 17 (128 MiB of work memory) is the documented default.
         parser.add_argument("--scrypt-log2n", type=_scrypt_log2n, default=17, metavar="N", help=argparse.SUPPRESS)
+
+
+def _add_batch_options(parser: argparse.ArgumentParser, op: str) -> None:
+    what = "image files" if op == "encode" else ".saec files"
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave existing outputs alone and count them as skipped (resume a run)")
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help=f"batch: take the {what} of subdirectories too (without it: a directory's own files)")
+    parser.add_argument("--workers", "-j", type=_workers, default=None, metavar="N",
+                        help="batch: N local processes (default: one per core; 1: this process)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="batch: run on the Dask cluster at ADDRESS (tcp://host:8786), which must reach the "
+                             "same paths; needs --key-file, --key-id or the workers' SAEC_PASSWORD")
+    parser.add_argument("--manifest", metavar="FILE.jsonl", default=None,
+                        help="batch: a JSON line per file (input, output, status, bytes, bpp, psnr, seconds, "
+                             "error); appended to with --skip-existing")
+    context = parser.add_mutually_exclusive_group()
+    context.add_argument("--context", metavar="TEXT", default=None,
+                         help="associated data bound to the file (authenticated, not stored): a file encoded "
+                              "with a context decodes only with the same one")
+    context.add_argument("--context-from-path", action="store_true",
+                         help="batch: bind each file's relative name without extension ('sub/b' for "
+                              "DIR/sub/b.png and OUT/sub/b.saec), so a file moved to another name fails")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -535,8 +791,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_keygen)
 
     p = sub.add_parser("encode", help="compress and encrypt an image", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("input", metavar="IN", help="image file (8-bit L, LA, RGB or RGBA; palette and bilevel converted)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.saec", help="file to write")
+    p.add_argument("input", metavar="IN", nargs="+",
+                   help="image files (8-bit L, LA, RGB or RGBA; palette and bilevel converted) or directories")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="file to write (one input), or directory (batch mode: several inputs, a directory, DIR/)")
     _add_key_options(p, scrypt_cost=True)
     p.add_argument("--cipher", choices=CIPHERS, default="chacha20", help="payload cipher (default chacha20)")
     p.add_argument("--profile", choices=PROFILES, default=None,
@@ -554,29 +812,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", type=int, choices=(1, 2), default=None,
                    help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
     p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")
-    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report line")
+    _add_batch_options(p, "encode")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report lines (errors stay)")
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser("decode", help="decrypt and decompress to an image", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("input", metavar="IN.saec", help=".saec file")
-    p.add_argument(
-        "-o", "--output", required=True, metavar="OUT.png", help="image to write; format from the extension (PNG)"
-    )
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="image to write, format from the extension (one input), or directory (batch mode)")
     _add_key_options(p)
-    p.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    p.add_argument("--format", choices=tuple(batch.OUTPUT_FORMATS), default=None,
+                   help="image format to write (batch default png; WebP is written lossless)")
+    _add_batch_options(p, "decode")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report lines (errors stay)")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show a file's header (no key needed)", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("input", metavar="IN.saec", help=".saec file")
-    p.add_argument("--json", action="store_true", help="print the header as JSON")
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files")
+    p.add_argument("--json", action="store_true",
+                   help="print the header as JSON (several files: a JSON list of objects with a 'file' key)")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser(
         "verify", help="check a file's authenticity without decoding", epilog=_EPILOG, formatter_class=formatter
     )
-    p.add_argument("input", metavar="IN.saec", help=".saec file")
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories")
     _add_key_options(p)
+    p.add_argument("--context", metavar="TEXT", default=None, help="the context the files were encoded with")
+    p.add_argument("-r", "--recursive", action="store_true", help="descend into subdirectories")
+    p.add_argument("-q", "--quiet", action="store_true", help="several files: only failures are printed")
     p.set_defaults(func=_cmd_verify)
     return parser
 
@@ -585,6 +849,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _exit_code_for(exc: SaecError) -> int:
+    if isinstance(exc, OutputExistsError) or isinstance(exc, batch.PlanError):
+        return EXIT_USAGE
+    if isinstance(exc, FileAccessError):
+        return EXIT_IO
     if isinstance(exc, AuthenticationError):
         return EXIT_AUTH
     if isinstance(exc, KeyFileError):
@@ -613,6 +881,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def _refuse_password_argument(argv: Sequence[str]) -> None:
+    """``--password hunter2``: inputs are many now, so the word would be taken as a file name (and echoed in
+    an error). A word right after --password that is neither an option nor an existing path is refused."""
+    tokens = [str(a) for a in argv]
+    for i, token in enumerate(tokens[:-1]):
+        following = tokens[i + 1]
+        if token in ("--password", "-p") and not following.startswith("-") and not os.path.lexists(following):
+            raise CliError(EXIT_USAGE, "--password takes no value: the password comes from "
+                                       f"${PASSWORD_ENV} or the terminal prompt, never from the command line")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``saec`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
@@ -623,6 +902,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(EXIT_USAGE, f"{exc} (see '{exc.prog} --help')")
         except SystemExit as exc:  # --help and --version
             return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+        _refuse_password_argument(argv if argv is not None else sys.argv[1:])
         func: Callable[[argparse.Namespace], int] = args.func
         return func(args)
     except CliError as exc:
