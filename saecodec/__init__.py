@@ -11,7 +11,7 @@ The public API::
 Every error raised on purpose is a ``saecodec.SaecError``.
 """
 
-from .codec import EncodeResult, decode, encode, encode_with_stats, inspect, verify
+from .codec import DecodedImage, EncodeResult, decode, decode_image, encode, encode_with_stats, inspect, verify
 from .crypto.keys import Password, SecretKey, generate_key, key_from_password, load_key, save_key
 from .errors import (
     AuthenticationError,
@@ -25,6 +25,7 @@ from .errors import (
     UnsupportedVersionError,
 )
 from .format.header import Header
+from .imaging.metadata import Metadata
 from .limits import DEFAULT_LIMITS, Limits
 from .model.sae import TrainConfig
 
@@ -35,6 +36,9 @@ __all__ = [
     "encode_with_stats",
     "EncodeResult",
     "decode",
+    "decode_image",
+    "DecodedImage",
+    "Metadata",
     "inspect",
     "verify",
     "generate_key",

@@ -25,6 +25,7 @@ from .format.header import (
     CIPHERS,
     CONTEXT_VERSION,
     MAX_CONTEXT_BYTES,
+    METADATA_VERSION,
     NONCE_BYTES,
     CryptoInfo,
     Header,
@@ -32,14 +33,16 @@ from .format.header import (
     KdfParams,
     pack_header,
 )
-from .imaging.io import load_pixels
+from .imaging.io import load_image
+from .imaging.metadata import Metadata, pack_metadata, unpack_metadata
 from .limits import DEFAULT_LIMITS, Limits
 from .metrics import psnr
 from .model.sae import TrainConfig
 from .profiles import paper, rd
 from .profiles.common import PlainImage
 
-__all__ = ["encode", "encode_with_stats", "EncodeResult", "decode", "inspect", "verify", "DataSource",
+__all__ = ["encode", "encode_with_stats", "EncodeResult", "decode", "decode_image", "DecodedImage", "inspect",
+           "verify", "DataSource",
            "PAPER_LAYERS", "PROFILES", "DEFAULT_PROFILE"]
 
 PAPER_LAYERS = paper.PAPER_LAYERS
@@ -129,6 +132,7 @@ def encode_with_stats(
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
     context: Context = None,
+    strip_metadata: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
 ) -> EncodeResult:
@@ -136,7 +140,7 @@ def encode_with_stats(
     return _encode(
         image, key, secrets.token_bytes(NONCE_BYTES), profile=profile, quality=quality, target_bpp=target_bpp,
         target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
-        training=training, context=context, limits=limits, progress=progress,
+        training=training, context=context, strip_metadata=strip_metadata, limits=limits, progress=progress,
     )
 
 
@@ -157,6 +161,7 @@ def _encode(
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
     context: Context = None,
+    strip_metadata: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
 ) -> EncodeResult:
@@ -172,7 +177,9 @@ def _encode(
     if len(nonce) != NONCE_BYTES:
         raise InputError(f"nonce must be {NONCE_BYTES} bytes")
     bound = _context_bytes(context)
-    pixels, mode = load_pixels(image, limits)
+    loaded = load_image(image, limits, keep_metadata=not strip_metadata)
+    pixels, mode = loaded.pixels, loaded.mode
+    meta = pack_metadata(loaded.metadata, limits.max_metadata_bytes)
     height, width, _ = pixels.shape
     info = ImageInfo(height, width, mode)
     colour = pixels[:, :, : info.colour_channels]
@@ -185,8 +192,14 @@ def _encode(
         sections = [(name, len(data)) for name, data in plain.sections]
         if alpha is not None:
             sections.append(("alpha", len(alpha)))
+        if meta is not None:
+            sections.append(("meta", len(meta)))
         # A file is written as the first version that has every feature it uses (spec section 8).
-        version = max(plain.version, CONTEXT_VERSION) if bound is not None else plain.version
+        version = plain.version
+        if bound is not None:
+            version = max(version, CONTEXT_VERSION)
+        if meta is not None:
+            version = max(version, METADATA_VERSION)
         return Header(info, plain.model, plain.quant, crypto, tuple(sections), version)
 
     def file_size(plain: PlainImage) -> int:
@@ -204,7 +217,7 @@ def _encode(
                                              bool(per_channel), config)
         plain = paper.encode_colour(colour, paper_settings, progress)
     header = header_for(plain)
-    payload = b"".join(data for _, data in plain.sections) + (alpha or b"")
+    payload = b"".join(data for _, data in plain.sections) + (alpha or b"") + (meta or b"")
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
     body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, payload), header.version)
     data = body + compute_tag(keys.authentication, body, bound)
@@ -232,6 +245,7 @@ def encode(
     per_channel: bool | None = None,
     training: TrainConfig | None = None,
     context: Context = None,
+    strip_metadata: bool = False,
     limits: Limits = DEFAULT_LIMITS,
     progress: Callable[[float], None] | None = None,
 ) -> bytes:
@@ -246,13 +260,17 @@ def encode(
     ``seed`` seeds training, ``per_channel`` trains one model per colour channel, ``weights`` "f32le" or
     "f16le", ``training`` overrides the schedule (and carries its own seed). ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
     alone, authenticated by the HMAC).
+    The EXIF, ICC profile and XMP of an image file or PIL image are kept, encrypted in the payload (never in
+    the public header), and :func:`decode_image` returns them; pixels are stored as they are and the EXIF
+    orientation travels with the EXIF. ``strip_metadata=True`` drops them and turns the pixels upright
+    first, so the file still shows the right way up.
     ``context`` (bytes, or text as UTF-8) binds the file to where it is stored (an object key, a chunk's
     coordinates): the tag covers it, the file does not hold it, and only ``decode(..., context=)`` with the
     same value opens the file. The header says that a context is bound, not what it is.
     """
     return encode_with_stats(
         image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
-        training=training, context=context, limits=limits, progress=progress,
+        training=training, context=context, strip_metadata=strip_metadata, limits=limits, progress=progress,
     ).data
 
 
@@ -303,10 +321,21 @@ def _reconstruct_colour(header: Header, sections: dict[str, bytes]) -> np.ndarra
     return paper.reconstruct(header, sections)
 
 
-def decode(data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """Authenticate, decrypt and reconstruct: (H, W) uint8 for L, (H, W, C) uint8 otherwise.
+@dataclass(frozen=True)
+class DecodedImage:
+    """What a .saec file holds: the pixels, the image metadata it carried (EXIF, ICC, XMP; empty if none or
+    stripped on encode) and its authenticated header."""
 
-    A file bound to a context (see :func:`encode`) opens only with the same ``context``."""
+    pixels: np.ndarray = field(repr=False)
+    metadata: Metadata
+    header: Header = field(repr=False)
+
+
+def decode_image(
+    data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS
+) -> DecodedImage:
+    """Like :func:`decode`, and also return the file's metadata and header (to write the EXIF and colour
+    profile back into an image file, or to honour the EXIF orientation)."""
     _check_key(key)
     bound = _context_bytes(context)
     envelope = read_envelope(_read_data(data), limits)
@@ -319,4 +348,12 @@ def decode(data: DataSource, key: Key, *, context: Context = None, limits: Limit
     pixels = _reconstruct_colour(header, sections)
     if header.image.has_alpha:
         pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], header.image)[:, :, None]], axis=2)
-    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+    metadata = unpack_metadata(sections["meta"]) if header.has_metadata else Metadata()
+    return DecodedImage(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, metadata, header)
+
+
+def decode(data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """Authenticate, decrypt and reconstruct: (H, W) uint8 for L, (H, W, C) uint8 otherwise.
+
+    A file bound to a context (see :func:`encode`) opens only with the same ``context``."""
+    return decode_image(data, key, context=context, limits=limits).pixels

@@ -24,6 +24,7 @@ class Limits:
     max_scrypt_p: int = 16
     max_scrypt_memory: int = 1 << 28  # 128 * r * n * p bytes, 256 MiB
     max_alpha_bytes: int = 1 << 30
+    max_metadata_bytes: int = 1 << 24  # EXIF + ICC + XMP: 16 MiB is far above any camera's
 
     def check_image(self, height: int, width: int) -> None:
         if height < 1 or width < 1:  # no limit makes an empty image valid: malformed, not too large

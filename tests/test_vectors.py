@@ -34,6 +34,11 @@ GOLDEN_MANIFESTS = sorted(GOLDEN.glob("v*/manifest.json"))
 FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1), "v1.2": (1, 2)}
 
 
+def metadata_digests(metadata) -> dict[str, str]:
+    return {kind: hashlib.sha256(getattr(metadata, kind)).hexdigest()
+            for kind in ("exif", "icc", "xmp") if getattr(metadata, kind)}
+
+
 def vector_key(entry: dict):
     if "password" in entry:
         return saecodec.key_from_password(entry["password"])
@@ -78,9 +83,10 @@ def test_file_vectors(entry):
             saecodec.decode(data, key, context=entry.get("context"))
         assert type(caught.value) is error, f"expected exactly {expect['error']}, got {type(caught.value).__name__}"
     else:
-        pixels = saecodec.decode(data, key, context=entry.get("context"))
-        assert list(pixels.shape) == expect["shape"]
-        assert hashlib.sha256(pixels.tobytes()).hexdigest() == expect["pixels_sha256"]
+        result = saecodec.decode_image(data, key, context=entry.get("context"))
+        assert list(result.pixels.shape) == expect["shape"]
+        assert hashlib.sha256(result.pixels.tobytes()).hexdigest() == expect["pixels_sha256"]
+        assert metadata_digests(result.metadata) == expect.get("metadata_sha256", {})
 
 
 def test_every_vector_file_is_listed_once():
@@ -97,7 +103,7 @@ def test_every_format_version_and_profile_has_valid_vectors():
     assert {h.version for h in headers} >= set(FORMAT_VERSIONS.values())
     assert {(h.version, h.profile) for h in headers} >= {((1, 0), "paper"), ((1, 1), "rd"), ((1, 2), "rd"),
                                                           ((1, 2), "paper")}
-    assert all(h.crypto.context_bound == (h.version >= (1, 2)) for h in headers)
+    assert all((h.crypto.context_bound or h.has_metadata) == (h.version >= (1, 2)) for h in headers)
     rd_modes = {h.image.mode for h in headers if h.profile == "rd"}
     assert rd_modes == {"L", "LA", "RGB", "RGBA"}
     rd_chroma = {h.model.chroma for h in headers if h.profile == "rd" and h.model.colour == "ycbcr"}
@@ -145,7 +151,9 @@ def test_golden_manifest_lists_every_file_of_its_version(manifest):
 @pytest.mark.parametrize("folder, key_hex, entry", list(golden_cases()))
 def test_golden_files_decode_to_the_same_pixels(folder, key_hex, entry):
     key = saecodec.SecretKey(bytes.fromhex(key_hex))
-    pixels = saecodec.decode((folder / entry["file"]).read_bytes(), key, context=entry.get("context"))
+    result = saecodec.decode_image((folder / entry["file"]).read_bytes(), key, context=entry.get("context"))
+    assert metadata_digests(result.metadata) == entry.get("metadata_sha256", {})
+    pixels = result.pixels
     expected = np.asarray(Image.open(folder / entry["expected"]))
     assert pixels.dtype == expected.dtype == np.uint8
     assert pixels.shape == expected.shape

@@ -260,11 +260,14 @@ def ok_vectors(good: dict) -> tuple[list[dict], dict[str, bytes]]:
                 write_new(path, encode_with_nonce(image, key, nonce, **options))
         data = path.read_bytes()
         produced[name] = data
-        decoded = saecodec.decode(data, key, context=context)
+        result = saecodec.decode_image(data, key, context=context)
+        decoded = result.pixels
+        expect = {"shape": list(decoded.shape), "pixels_sha256": pixels_digest(decoded)}
+        if result.metadata:
+            expect["metadata_sha256"] = metadata_digests(result.metadata)
         entries.append(
             {"name": name, "file": f"files/{name}.saec", **secret_fields(key),
-             **({} if context is None else {"context": context}),
-             "expect": {"shape": list(decoded.shape), "pixels_sha256": pixels_digest(decoded)}}
+             **({} if context is None else {"context": context}), "expect": expect}
         )
     return entries, produced
 
@@ -357,6 +360,54 @@ def rd_vectors() -> list[dict]:
 
 
 CONTEXT = "images/scan-0017/c/0/1"  # what an integration binds: where the file or chunk is stored
+
+
+def metadata_digests(metadata) -> dict[str, str]:
+    """SHA-256 of each metadata block a file carries (spec section 5.6)."""
+    return {kind: hashlib.sha256(getattr(metadata, kind)).hexdigest()
+            for kind in ("exif", "icc", "xmp") if getattr(metadata, kind)}
+
+
+def image_with_metadata(pixels: np.ndarray):
+    """A PIL image carrying EXIF (orientation 6, a camera model and a GPS latitude), an ICC profile and XMP,
+    as Pillow presents them after opening a photograph."""
+    from PIL import Image
+
+    image = Image.fromarray(pixels)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to view
+    exif[0x0110] = "saec test camera"
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (48.0, 51.0, 29.0)
+    image.info["exif"] = exif.tobytes()
+    image.info["icc_profile"] = bytes(range(256)) * 2  # opaque bytes: kept as they are, never parsed
+    image.info["xmp"] = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    return image
+
+
+def metadata_vectors() -> list[dict]:
+    """Format 1.2: the encrypted ``meta`` section (EXIF, ICC, XMP) and how readers fail on it."""
+    good = {
+        "ok-meta-rd-rgb-chacha20": (image_with_metadata(synthetic_image(16, 24, 3, seed=51)),
+                                    dict(profile="rd", quality=75, chroma="444"), KEY),
+        "ok-meta-paper-gray-logistic": (image_with_metadata(synthetic_image(13, 11, 1, seed=52)),
+                                        dict(level=1, cipher="logistic"), KEY),
+    }
+    entries, produced = ok_vectors(good)
+    base = produced["ok-meta-rd-rgb-chacha20"]
+
+    def set_meta(value: bytes):
+        def edit(sections):
+            sections[-1][1] = value
+        return edit
+
+    bad = {
+        "fail-meta-in-version-1.1": (reforge(base, version=(1, 1)), "FormatError"),
+        "fail-meta-not-a-map": (reforge(base, edit_sections=set_meta(msgpack.packb([1, 2]))), "FormatError"),
+        "fail-meta-exif-not-bin": (reforge(base, edit_sections=set_meta(msgpack.packb({"exif": "Exif"}))),
+                                   "FormatError"),
+    }
+    return entries + fail_vectors(bad)
 
 
 def context_vectors() -> list[dict]:
@@ -455,6 +506,8 @@ GOLDEN_CASES = {
             synthetic_image(48, 64, 3, seed=21), dict(profile="rd", quality=75, chroma="444", context=CONTEXT)),
         "la-19x27-level1-context-logistic": (
             synthetic_image(27, 19, 2, seed=23), dict(level=1, cipher="logistic", context=CONTEXT)),
+        "rgb-64x48-rd-q75-metadata-chacha20": (
+            image_with_metadata(synthetic_image(48, 64, 3, seed=21)), dict(profile="rd", quality=75, chroma="444")),
     },
 }
 
@@ -467,12 +520,14 @@ def golden_files(folder: Path, cases: dict) -> list[dict]:
         if not path.exists():
             write_new(path, encode_with_nonce(image, KEY, hashlib.sha256(name.encode()).digest(), **options))
         context = options.get("context")
-        decoded = saecodec.decode(path.read_bytes(), KEY, context=context)
+        result = saecodec.decode_image(path.read_bytes(), KEY, context=context)
+        decoded = result.pixels
         buffer = io.BytesIO()
         saecodec.imaging.io.to_pil(decoded).save(buffer, format="PNG")
         write_new(folder / f"{name}.png", buffer.getvalue())
         entries.append({"name": name, "file": f"{name}.saec", "expected": f"{name}.png",
-                        **({} if context is None else {"context": context})})
+                        **({} if context is None else {"context": context}),
+                        **({"metadata_sha256": metadata_digests(result.metadata)} if result.metadata else {})})
     return entries
 
 
@@ -482,7 +537,7 @@ def main() -> int:
     keys_json = json.dumps(keystream_vectors(), indent=1) + "\n"
     write_new(VECTORS / "keystreams.json", keys_json.encode())
     write_index(VECTORS / "files.json", {"key_note": "keys are hex secret keys; passwords are UTF-8 strings"},
-                "vectors", file_vectors() + rd_vectors() + context_vectors())
+                "vectors", file_vectors() + rd_vectors() + context_vectors() + metadata_vectors())
     for version, cases in GOLDEN_CASES.items():
         folder = GOLDEN_ROOT / version
         write_index(folder / "manifest.json", {"key": KEY.material.hex()}, "files", golden_files(folder, cases))

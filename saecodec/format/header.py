@@ -30,6 +30,7 @@ __all__ = [
     "PAPER_VERSION",
     "RD_VERSION",
     "CONTEXT_VERSION",
+    "METADATA_VERSION",
     "MAX_CONTEXT_BYTES",
     "KdfParams",
     "CryptoInfo",
@@ -44,6 +45,7 @@ FORMAT_MINOR = 2  # the newest minor version this reader knows
 PAPER_VERSION = (1, 0)  # paper-profile files are written as 1.0, readable by every version-1 reader
 RD_VERSION = (1, 1)  # the rd profile was added in 1.1
 CONTEXT_VERSION = (1, 2)  # files bound to a context (associated data, crypto.context) were added in 1.2
+METADATA_VERSION = (1, 2)  # the optional encrypted ``meta`` section (EXIF, ICC, XMP) was added in 1.2
 MAX_CONTEXT_BYTES = 65536  # a context names a place (an object key, a chunk): never more than this
 
 #: image mode -> (colour channels coded by the SAE, has an alpha plane carried losslessly)
@@ -378,8 +380,13 @@ class Header:
         return self.model.decoder_values() * WEIGHT_DTYPES[self.quant.weights]
 
     def expected_section_names(self) -> tuple[str, ...]:
+        """The sections every file of this profile and mode has (an optional ``meta`` may follow them)."""
         names = self.model.plane_names if isinstance(self.model, RdModelInfo) else ("decoder", "latent")
         return names + ("alpha",) if self.image.has_alpha else names
+
+    @property
+    def has_metadata(self) -> bool:
+        return bool(self.sections) and self.sections[-1][0] == "meta"
 
     def section_length(self, name: str) -> int:
         return dict(self.sections)[name]
@@ -453,7 +460,11 @@ class Header:
 
     def _check_sections(self, limits: Limits) -> None:
         names = tuple(name for name, _ in self.sections)
-        _require(names == self.expected_section_names(), f"sections must be {list(self.expected_section_names())}")
+        expected = self.expected_section_names()
+        if self.has_metadata:
+            _require(self.version >= METADATA_VERSION, "a meta section needs format version 1.2 or later")
+            expected += ("meta",)
+        _require(names == expected, f"sections must be {list(expected)}")
         if isinstance(self.model, RdModelInfo):
             for name in self.model.plane_names:
                 _require(self.section_length(name) >= RC1_MIN_BYTES, f"section {name!r} is shorter than a coded plane")
@@ -465,6 +476,11 @@ class Header:
             _require(alpha >= 1, "alpha section is empty")
             if alpha > limits.max_alpha_bytes:
                 raise LimitExceededError(f"alpha section of {alpha} bytes exceeds the limit")
+        if self.has_metadata:
+            meta = self.section_length("meta")
+            _require(meta >= 1, "meta section is empty")
+            if meta > limits.max_metadata_bytes:
+                raise LimitExceededError(f"meta section of {meta} bytes exceeds the limit of {limits.max_metadata_bytes}")
 
 
 def parse_sections(m: Any) -> tuple[tuple[str, int], ...]:

@@ -12,18 +12,39 @@ import os
 import warnings
 from typing import Any, BinaryIO, Union
 
+from dataclasses import dataclass
+
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..errors import InputError, LimitExceededError
 from ..format.header import MODES
 from ..limits import DEFAULT_LIMITS, Limits
+from .metadata import Metadata, from_pil
 
-__all__ = ["ImageSource", "load_pixels", "to_pil", "CHANNELS_TO_MODE"]
+__all__ = ["ImageSource", "LoadedImage", "load_image", "load_pixels", "to_pil", "CHANNELS_TO_MODE"]
 
 ImageSource = Union[str, "os.PathLike[str]", BinaryIO, Image.Image, np.ndarray]
 CHANNELS_TO_MODE = {colour + int(alpha): mode for mode, (colour, alpha) in MODES.items()}
 _CONVERSIONS = {"1": "L", "PA": "RGBA", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """Pixels (H, W, C) uint8, their mode, and the metadata the source carried (empty when stripped)."""
+
+    pixels: np.ndarray
+    mode: str
+    metadata: Metadata
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The pixels turned as the EXIF orientation says, for files that will not carry the EXIF along."""
+    try:
+        turned = ImageOps.exif_transpose(image)
+    except Exception:  # noqa: BLE001 - a damaged EXIF block: keep the pixels as stored
+        return image
+    return image if turned is None else turned
 
 
 def _from_pil(image: Image.Image, limits: Limits) -> tuple[np.ndarray, str]:
@@ -63,17 +84,34 @@ def _from_array(array: np.ndarray, limits: Limits) -> tuple[np.ndarray, str]:
 
 def load_pixels(source: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Return (H, W, C) uint8 pixels and the mode name; checks the size before decoding any pixel."""
+    loaded = load_image(source, limits, keep_metadata=True)
+    return loaded.pixels, loaded.mode
+
+
+def _load_pil(image: Image.Image, limits: Limits, keep_metadata: bool) -> LoadedImage:
+    """Keep the metadata and the pixels as stored (EXIF orientation travels with the EXIF), or drop it
+    and turn the pixels upright, so that a stripped file still shows the right way up."""
+    limits.check_image(image.size[1], image.size[0])
+    if keep_metadata:
+        return LoadedImage(*_from_pil(image, limits), from_pil(image))
+    return LoadedImage(*_from_pil(_upright(image), limits), Metadata())
+
+
+def load_image(source: Any, limits: Limits = DEFAULT_LIMITS, *, keep_metadata: bool = True) -> LoadedImage:
+    """Pixels, mode and (unless ``keep_metadata`` is false) the EXIF, ICC profile and XMP of ``source``.
+
+    Arrays carry no metadata. Sizes are checked before any pixel is decoded."""
     if isinstance(source, np.ndarray):
-        return _from_array(source, limits)
+        return LoadedImage(*_from_array(source, limits), Metadata())
     if isinstance(source, Image.Image):
-        return _from_pil(source, limits)
+        return _load_pil(source, limits, keep_metadata)
     if isinstance(source, (bytes, bytearray, memoryview)):
         source = io.BytesIO(bytes(source))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies
             with Image.open(source) as image:
-                return _from_pil(image, limits)
+                return _load_pil(image, limits, keep_metadata)
     except (InputError, LimitExceededError):
         raise
     except Image.DecompressionBombError as exc:
