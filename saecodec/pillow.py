@@ -57,7 +57,7 @@ import numpy as np
 from PIL import Image, ImageFile
 
 from . import keyring
-from .codec import decode, encode, inspect, verify
+from .codec import decode_image, encode, inspect, verify
 from .crypto.keys import Key, Password, SecretKey
 from .errors import InputError, LimitExceededError
 from .format.container import MAGIC, PREAMBLE_BYTES, TAG_BYTES
@@ -84,7 +84,7 @@ Context = Union[bytes, str, None]
 
 # saecodec.encode's keywords that a Pillow save may pass through, plus the adapter's own key/key_id/context.
 _ENCODE_OPTIONS = ("profile", "quality", "target_bpp", "target_psnr", "chroma", "level", "cipher", "seed",
-                   "weights", "per_channel", "limits")
+                   "weights", "per_channel", "strip_metadata", "limits")
 SAVE_OPTIONS = _ENCODE_OPTIONS + ("key", "key_id", "context")
 
 # Generous per-pixel payload bound: the rd profile's worst case (noise at quality 100, 4:4:4) is under
@@ -230,14 +230,20 @@ class SaecImageFile(ImageFile.ImageFile):
             if self._saec_data is None:
                 raise InputError("this .saec image has no data left to decode")
             key = _resolve(self._saec_key, self._saec_key_id)
-            pixels = decode(self._saec_data, key, limits=self._saec_limits, context=_context(self._saec_context))
-            decoded = Image.fromarray(np.ascontiguousarray(pixels))
+            result = decode_image(self._saec_data, key, limits=self._saec_limits,
+                                  context=_context(self._saec_context))
+            decoded = Image.fromarray(np.ascontiguousarray(result.pixels))
             if decoded.mode != self.mode:  # the header authenticated the mode; anything else is our bug
                 raise InputError(f"decoded mode {decoded.mode} does not match the header's {self.mode}")
             decoded.load()
             # L pixels may be mapped from the array (read-only, kept alive by the core); Pillow copies on write.
             self.im = decoded.im
             self.readonly = decoded.readonly
+            # The metadata was encrypted with the pixels: it appears only now, where Pillow's writers look.
+            for name, value in (("exif", result.metadata.exif), ("icc_profile", result.metadata.icc),
+                                ("xmp", result.metadata.xmp)):
+                if value:
+                    self.info[name] = value
             self._saec_data = None
             if self.fp is not None and self._exclusive_fp and self._close_exclusive_fp_after_loading:
                 self.fp.close()

@@ -369,3 +369,28 @@ def test_imageio_reads_and_writes_through_pillow(files, tmp_path, key) -> None:
     iio.imwrite(out, pixels_of("RGB"), quality=50)
     assert saecodec.inspect(out).image.mode == "RGB"
     np.testing.assert_array_equal(iio.imread(out), saecodec.decode(out, key))
+
+
+# --- metadata ---------------------------------------------------------------------------------------------
+
+def test_metadata_survives_jpeg_to_saec_to_jpeg_through_pillow(tmp_path, key) -> None:
+    """A photograph's EXIF and colour profile, converted by Pillow alone, arrive in the output file."""
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    exif[0x010E] = "described"
+    source = tmp_path / "photo.jpg"
+    Image.fromarray(pixels_of("RGB")).save(source, exif=exif.tobytes(), icc_profile=b"icc" * 50)
+    sp.set_key(key)
+    with Image.open(source) as photo:
+        photo.save(tmp_path / "photo.saec", quality=80)
+    with Image.open(tmp_path / "photo.saec") as opened:
+        assert "exif" not in opened.info  # encrypted: not there before the key opens the file
+        opened.load()
+        assert opened.info["icc_profile"] == b"icc" * 50
+        opened.save(tmp_path / "back.jpg", exif=opened.info["exif"], icc_profile=opened.info["icc_profile"])
+    with Image.open(tmp_path / "back.jpg") as back:
+        assert back.getexif()[0x010E] == "described" and back.getexif()[0x0112] == 3
+        assert back.info["icc_profile"] == b"icc" * 50
+    with Image.open(source) as photo:
+        photo.save(tmp_path / "stripped.saec", strip_metadata=True)
+    assert not saecodec.inspect(tmp_path / "stripped.saec").has_metadata
