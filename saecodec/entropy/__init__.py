@@ -7,6 +7,6 @@ bytes are identical on every machine.
 
 from __future__ import annotations
 
-from .rangecoder import MAX_MAGNITUDE, decode_grid, encode_grid
+from .rangecoder import MAX_MAGNITUDE, RowDecoder, decode_grid, encode_grid
 
-__all__ = ["MAX_MAGNITUDE", "encode_grid", "decode_grid"]
+__all__ = ["MAX_MAGNITUDE", "encode_grid", "decode_grid", "RowDecoder"]

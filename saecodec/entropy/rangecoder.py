@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import FormatError, InputError
 
-__all__ = ["MAX_MAGNITUDE", "encode_grid", "decode_grid"]
+__all__ = ["MAX_MAGNITUDE", "encode_grid", "decode_grid", "RowDecoder"]
 
 MAX_MAGNITUDE = 2**15 - 1
 
@@ -316,15 +316,8 @@ def _dec_fixed(rng, code):
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
-    """Fill grid (zeroed, shape (planes, blocks, units)); return a status code (0 = success).
-
-    A read past the end of data takes the byte as 0 and is reported (at the latest) after the coefficient
-    that needed it, so the work is bounded by the grid size whatever the bytes are.
-    The four-line normalisation after each bit is written out on purpose (here and in the encoder): as a
-    helper returning (range, code, pos), even inlined, decoding took 55 ms instead of 35 ms (1024x1024 RGB).
-    """
-    planes, blocks, units = grid.shape
+def _decode_start(data: np.ndarray, state: np.ndarray) -> int:
+    """Check the stream's first five bytes and set ``state`` = (range, code, pos); return a status code."""
     size = data.shape[0]
     if size < 5:
         return _ERR_SHORT
@@ -333,82 +326,135 @@ def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
     code = np.int64(0)
     for i in range(1, 5):
         code = (code << 8) | np.int64(data[i])
-    rng = np.int64(_RANGE_INIT)
-    if code >= rng:
+    if code >= _RANGE_INIT:
         return _ERR_INIT_CODE
-    pos = 5
-    probs = np.full(_N_CONTEXTS, _PROB_INIT, dtype=np.int64)
+    state[0] = _RANGE_INIT
+    state[1] = code
+    state[2] = 5
+    return _OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_blocks(data: np.ndarray, state: np.ndarray, probs: np.ndarray, grid: np.ndarray, p: int,
+                   first: int, last: int, blocks_wide: int) -> int:
+    """Decode blocks ``first .. last-1`` of plane p into grid (zero there), resuming from ``state``/``probs``.
+
+    The coder's state is (range, code, pos) and the probabilities, nothing else, so a stream can be decoded a
+    few block rows at a time: the caller keeps the block row above ``first`` in ``grid`` for the contexts.
+    A read past the end of data takes the byte as 0 and is reported after the value that needed it (at most
+    a few bins later), so a truncated or garbage stream fails within a value of its end, and the work is
+    bounded by the grid size whatever the bytes are.
+    The four-line normalisation after each bit is written out on purpose (here and in the encoder): as a
+    helper returning (range, code, pos), even inlined, decoding took 55 ms instead of 35 ms (1024x1024 RGB).
+    """
+    units = grid.shape[2]
+    size = data.shape[0]
+    rng = state[0]
+    code = state[1]
+    pos = state[2]
     zb, sb, mb = _unit_tables(units)
     ns = np.zeros(units, dtype=np.int64)
     nw = np.zeros(units, dtype=np.int64)
-    for p in range(planes):
-        pc = 0 if p == 0 else 1
-        for b in range(blocks):
-            _block_template(grid, p, b, blocks_wide, ns, nw)
-            m1 = np.int64(0)
-            m2 = np.int64(0)
-            for u in range(units):
-                k = _unit_class(ns[u], nw[u], u, m1, m2)
-                m2 = m1
-                m1 = 0
-                # zero flag
-                zc = k if k < _ZERO_CLASSES - 1 else _ZERO_CLASSES - 1
-                ctx = _OFF_ZERO + (pc * _UNIT_BUCKETS + zb[u]) * _ZERO_CLASSES + zc
-                nz, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
+    pc = 0 if p == 0 else 1
+    status = _OK
+    for b in range(first, last):
+        _block_template(grid, p, b, blocks_wide, ns, nw)
+        m1 = np.int64(0)
+        m2 = np.int64(0)
+        for u in range(units):
+            k = _unit_class(ns[u], nw[u], u, m1, m2)
+            m2 = m1
+            m1 = 0
+            # zero flag
+            zc = k if k < _ZERO_CLASSES - 1 else _ZERO_CLASSES - 1
+            ctx = _OFF_ZERO + (pc * _UNIT_BUCKETS + zb[u]) * _ZERO_CLASSES + zc
+            nz, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
+            if rng < _TOP:
+                rng <<= 8
+                code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
+                pos += 1
+            if nz == 0:
+                if pos > size:
+                    status = _ERR_PAST_END
+                    break
+                continue
+            # sign
+            ctx = _OFF_SIGN + sb[u]
+            neg, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
+            if rng < _TOP:
+                rng <<= 8
+                code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
+                pos += 1
+            # prefix
+            mu = mb[u]
+            mc = k if k < _MAG_CLASSES - 1 else _MAG_CLASSES - 1
+            base = _OFF_PREFIX + ((pc * _MAG_UNITS + mu) * _MAG_CLASSES + mc) * _MAX_PREFIX
+            n = 0
+            while n < _MAX_PREFIX:
+                ctx = base + n
+                bit, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
                 if rng < _TOP:
                     rng <<= 8
                     code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
                     pos += 1
-                if nz == 0:
-                    continue
-                # sign
-                ctx = _OFF_SIGN + sb[u]
-                neg, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
-                if rng < _TOP:
-                    rng <<= 8
-                    code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
-                    pos += 1
-                # prefix
-                mu = mb[u]
-                mc = k if k < _MAG_CLASSES - 1 else _MAG_CLASSES - 1
-                base = _OFF_PREFIX + ((pc * _MAG_UNITS + mu) * _MAG_CLASSES + mc) * _MAX_PREFIX
-                n = 0
-                while n < _MAX_PREFIX:
-                    ctx = base + n
-                    bit, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
+                if bit == 0:
+                    break
+                n += 1
+            # suffix
+            m = np.int64(1)
+            if n > 0:
+                sbase = _OFF_SUFFIX + ((pc * _MAG_UNITS + mu) * _MAX_PREFIX + (n - 1)) * _ADAPTIVE_SUFFIX_BITS
+                for t in range(n):
+                    if t < _ADAPTIVE_SUFFIX_BITS:
+                        ctx = sbase + t
+                        bit, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
+                    else:
+                        bit, rng, code = _dec_fixed(rng, code)
                     if rng < _TOP:
                         rng <<= 8
                         code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
                         pos += 1
-                    if bit == 0:
-                        break
-                    n += 1
-                # suffix
-                m = np.int64(1)
-                if n > 0:
-                    sbase = _OFF_SUFFIX + ((pc * _MAG_UNITS + mu) * _MAX_PREFIX + (n - 1)) * _ADAPTIVE_SUFFIX_BITS
-                    for t in range(n):
-                        if t < _ADAPTIVE_SUFFIX_BITS:
-                            ctx = sbase + t
-                            bit, probs[ctx], rng, code = _dec_bin(probs[ctx], rng, code)
-                        else:
-                            bit, rng, code = _dec_fixed(rng, code)
-                        if rng < _TOP:
-                            rng <<= 8
-                            code = (code << 8) | (np.int64(data[pos]) if pos < size else 0)
-                            pos += 1
-                        m = (m << 1) | bit
-                m1 = m
-                grid[p, b, u] = -m if neg else m
-                if pos > size:
-                    return _ERR_PAST_END
-    if pos > size:
+                    m = (m << 1) | bit
+            m1 = m
+            grid[p, b, u] = -m if neg else m
+            if pos > size:
+                status = _ERR_PAST_END
+                break
+        if status != _OK:
+            break
+    state[0] = rng
+    state[1] = code
+    state[2] = pos
+    return status
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_end(data: np.ndarray, state: np.ndarray) -> int:
+    """The checks after the last value (rc1 spec section 3.2): in this order, truncation, trailing bytes, flush."""
+    size = data.shape[0]
+    if state[2] > size:
         return _ERR_PAST_END
-    if pos < size:
+    if state[2] < size:
         return _ERR_TRAILING
-    if code != 0:
+    if state[1] != 0:
         return _ERR_FINAL_CODE
     return _OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
+    """Fill grid (zeroed, shape (planes, blocks, units)); return a status code (0 = success)."""
+    planes, blocks, _ = grid.shape
+    state = np.zeros(3, dtype=np.int64)
+    status = _decode_start(data, state)
+    if status != _OK:
+        return status
+    probs = np.full(_N_CONTEXTS, _PROB_INIT, dtype=np.int64)
+    for p in range(planes):
+        status = _decode_blocks(data, state, probs, grid, p, 0, blocks, blocks_wide)
+        if status != _OK:
+            return status
+    return _decode_end(data, state)
 
 
 # ------------------------------------------------------------------------------------------- public API
@@ -473,3 +519,59 @@ def decode_grid(data: bytes, shape: tuple[int, int, int], blocks_wide: int) -> n
     if status != _OK:
         raise FormatError(_MESSAGES[status])
     return grid
+
+
+class RowDecoder:
+    """One plane's rc1 stream decoded a few block rows at a time, for decoders that work in stripes.
+
+    Same bytes, same values and same rejections as ``decode_grid(data, (1, blocks_high * blocks_wide, units),
+    blocks_wide)``, but it holds only the block row above the rows being decoded (the contexts' "above"
+    neighbours) and the rows asked for: memory does not grow with the plane's height. A stream that runs past
+    its end fails (``FormatError``) within a value of its last byte, not after the whole grid.
+    """
+
+    def __init__(self, data: bytes, blocks_high: int, blocks_wide: int, max_rows: int, units: int = 64) -> None:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InputError(f"data must be bytes, got {type(data).__name__}")
+        if min(blocks_high, blocks_wide, max_rows, units) < 1:
+            raise InputError("blocks_high, blocks_wide, max_rows and units must be >= 1")
+        self._data = np.frombuffer(bytes(data), dtype=np.uint8)
+        self._bh, self._bw = int(blocks_high), int(blocks_wide)
+        self._max_rows = int(max_rows)
+        self._grid = np.zeros((1, (self._max_rows + 1) * self._bw, int(units)), dtype=np.int32)
+        self._state = np.zeros(3, dtype=np.int64)
+        self._probs = np.full(_N_CONTEXTS, _PROB_INIT, dtype=np.int64)
+        self._row = 0  # block rows decoded so far
+        self._last_end = 0  # end (in blocks) of the rows the last call returned
+        self._check(_decode_start(self._data, self._state))
+
+    @staticmethod
+    def _check(status: int) -> None:
+        if status != _OK:
+            raise FormatError(_MESSAGES[status])
+
+    @property
+    def rows_done(self) -> int:
+        return self._row
+
+    def next_rows(self, count: int) -> np.ndarray:
+        """The next ``count`` (<= max_rows) block rows as a (count * blocks_wide, units) int32 view, valid until
+        the next call. After the plane's last row, the end-of-stream checks run (truncation, trailing bytes,
+        flush)."""
+        count = min(int(count), self._max_rows, self._bh - self._row)
+        if count < 1:
+            raise InputError("no block rows left to decode")
+        bw, grid = self._bw, self._grid
+        if self._row == 0:
+            first = 0
+        else:  # keep the last decoded row as the "above" row of the new ones
+            grid[0, :bw] = grid[0, self._last_end - bw : self._last_end]
+            first = bw
+        end = first + count * bw
+        grid[0, first:end] = 0
+        self._check(_decode_blocks(self._data, self._state, self._probs, grid, 0, first, end, bw))
+        self._last_end = end
+        self._row += count
+        if self._row == self._bh:
+            self._check(_decode_end(self._data, self._state))
+        return grid[0, first:end]
