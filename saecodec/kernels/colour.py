@@ -10,7 +10,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2"]
+__all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2",
+           "rgb_rows_into", "grey_rows_into", "upsample_rows"]
 
 # JFIF (ITU-T T.871) forward matrix; the inverse constants are T.871's too, not the matrix inverse.
 _FORWARD = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
@@ -39,16 +40,27 @@ def _to_byte(v: float) -> np.uint8:
 
 
 @numba.njit(cache=True, nogil=True)
-def _planes_to_rgb_kernel(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
-    rows, cols = y.shape
-    out = np.empty((rows, cols, 3), dtype=np.uint8)
+def _rgb_into(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, out: np.ndarray) -> None:
+    rows, cols = out.shape[0], out.shape[1]
     for i in range(rows):
         for j in range(cols):
             luma = y[i, j] + 128.0
             out[i, j, 0] = _to_byte(luma + 1.402 * cr[i, j])
             out[i, j, 1] = _to_byte((luma - 0.344136 * cb[i, j]) - 0.714136 * cr[i, j])
             out[i, j, 2] = _to_byte(luma + 1.772 * cb[i, j])
+
+
+@numba.njit(cache=True, nogil=True)
+def _planes_to_rgb_kernel(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
+    rows, cols = y.shape
+    out = np.empty((rows, cols, 3), dtype=np.uint8)
+    _rgb_into(y, cb, cr, out)
     return out
+
+
+def rgb_rows_into(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, out: np.ndarray) -> None:
+    """``planes_to_rgb`` of some rows, written into ``out`` (rows, cols, 3) uint8: the planes may be wider."""
+    _rgb_into(y, cb, cr, out)
 
 
 def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
@@ -58,13 +70,24 @@ def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _grey_kernel(plane: np.ndarray) -> np.ndarray:
-    rows, cols = plane.shape
-    out = np.empty((rows, cols), dtype=np.uint8)
+def _grey_into(plane: np.ndarray, out: np.ndarray) -> None:
+    rows, cols = out.shape[0], out.shape[1]
     for i in range(rows):
         for j in range(cols):
-            out[i, j] = _to_byte(plane[i, j] + 128.0)
-    return out
+            out[i, j, 0] = _to_byte(plane[i, j] + 128.0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _grey_kernel(plane: np.ndarray) -> np.ndarray:
+    rows, cols = plane.shape
+    out = np.empty((rows, cols, 1), dtype=np.uint8)
+    _grey_into(plane, out)
+    return out[:, :, 0]
+
+
+def grey_rows_into(plane: np.ndarray, out: np.ndarray) -> None:
+    """``plane_to_grey`` of some rows, written into ``out`` (rows, cols, 1) uint8: the plane may be wider."""
+    _grey_into(plane, out)
 
 
 def plane_to_grey(plane: np.ndarray) -> np.ndarray:
@@ -80,23 +103,40 @@ def downsample2(plane: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _upsample_kernel(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    prow, pcol = plane.shape
-    out = np.empty((rows, cols))
-    for i in range(rows):
+def _upsample_into(window: np.ndarray, window_row: int, prow: int, pcol: int, first: int, out: np.ndarray) -> None:
+    """Output rows first .. first + len(out) - 1 of the up-sampled plane; ``window`` holds the rows of the
+    prow x pcol source plane from ``window_row`` on (at least those the output rows read)."""
+    rows, cols = out.shape
+    for r in range(rows):
+        i = first + r
         ci = i // 2
         ni = ci - 1 if i % 2 == 0 else ci + 1  # the nearer neighbouring sample row
         ni = min(max(ni, 0), prow - 1)
+        ci -= window_row
+        ni -= window_row
         for j in range(cols):
             cj = j // 2
             nj = cj - 1 if j % 2 == 0 else cj + 1
             nj = min(max(nj, 0), pcol - 1)
-            t = 9.0 * plane[ci, cj]
-            t = t + 3.0 * plane[ni, cj]
-            t = t + 3.0 * plane[ci, nj]
-            t = t + plane[ni, nj]
-            out[i, j] = t * 0.0625
+            t = 9.0 * window[ci, cj]
+            t = t + 3.0 * window[ni, cj]
+            t = t + 3.0 * window[ci, nj]
+            t = t + window[ni, nj]
+            out[r, j] = t * 0.0625
+
+
+@numba.njit(cache=True, nogil=True)
+def _upsample_kernel(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    out = np.empty((rows, cols))
+    _upsample_into(plane, 0, plane.shape[0], plane.shape[1], 0, out)
     return out
+
+
+def upsample_rows(window: np.ndarray, window_row: int, plane_rows: int, plane_cols: int, first: int,
+                  out: np.ndarray) -> None:
+    """Rows ``first ..`` of ``upsample2`` (as many as ``out`` has) from a window of the source plane's rows
+    (``window_row`` .. ; columns 0 .. plane_cols - 1 used): what a decoder working in stripes needs."""
+    _upsample_into(window, int(window_row), int(plane_rows), int(plane_cols), int(first), out)
 
 
 def upsample2(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:

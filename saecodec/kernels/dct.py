@@ -22,6 +22,8 @@ __all__ = [
     "predict_dc",
     "unpredict_dc",
     "deblock",
+    "inverse_rows",
+    "deblock_rows",
 ]
 
 #: cos(j * pi / 16) for j = 0..8, correctly rounded to binary64 (spec table 10.2).
@@ -197,12 +199,12 @@ def unpredict_dc(residual: np.ndarray, blocks_high: int, blocks_wide: int) -> np
 
 
 @numba.njit(cache=True, nogil=True)
-def _deblock_kernel(plane: np.ndarray, threshold: float) -> None:
-    rows, cols = plane.shape
+def _deblock_vertical(plane: np.ndarray, first: int, last: int, threshold: float) -> None:
+    """Pass 1 on rows first .. last-1: every vertical edge (between columns x-1 and x) of those rows."""
+    cols = plane.shape[1]
     limit = 2.0 * threshold
-    # Vertical edges (between columns x-1 and x), then horizontal edges, on the whole padded plane.
     for x in range(8, cols, 8):
-        for y in range(rows):
+        for y in range(first, last):
             d = plane[y, x] - plane[y, x - 1]
             if abs(d) < limit:
                 delta = min(max(d * 0.25, -threshold), threshold)
@@ -210,7 +212,14 @@ def _deblock_kernel(plane: np.ndarray, threshold: float) -> None:
                 plane[y, x - 1] = plane[y, x - 1] + delta
                 plane[y, x] = plane[y, x] - delta
                 plane[y, x + 1] = plane[y, x + 1] - delta * 0.5
-    for y in range(8, rows, 8):
+
+
+@numba.njit(cache=True, nogil=True)
+def _deblock_horizontal(plane: np.ndarray, first: int, last: int, threshold: float) -> None:
+    """Pass 2 at rows first, first + 8, .. below last: each the horizontal edge between rows y-1 and y."""
+    cols = plane.shape[1]
+    limit = 2.0 * threshold
+    for y in range(first, last, 8):
         for x in range(cols):
             d = plane[y, x] - plane[y - 1, x]
             if abs(d) < limit:
@@ -219,6 +228,27 @@ def _deblock_kernel(plane: np.ndarray, threshold: float) -> None:
                 plane[y - 1, x] = plane[y - 1, x] + delta
                 plane[y, x] = plane[y, x] - delta
                 plane[y + 1, x] = plane[y + 1, x] - delta * 0.5
+
+
+@numba.njit(cache=True, nogil=True)
+def _deblock_kernel(plane: np.ndarray, threshold: float) -> None:
+    # Vertical edges (between columns x-1 and x), then horizontal edges, on the whole padded plane.
+    _deblock_vertical(plane, 0, plane.shape[0], threshold)
+    _deblock_horizontal(plane, 8, plane.shape[0], threshold)
+
+
+def deblock_rows(stripe: np.ndarray, new_from: int, edges_from: int, threshold: float) -> None:
+    """Deblock a stripe of a padded plane in place, for decoders that work a few block rows at a time.
+
+    ``stripe[new_from:]`` are rows fresh from the inverse transform; pass 1 runs on them. Pass 2 then runs on
+    the horizontal edges at stripe rows ``edges_from``, ``edges_from + 8``, ... (each reads and writes the two
+    rows either side). Edges of one pass never share a sample and an edge reads only rows pass 1 has
+    finished, so stripes that carry the last two rows of the previous stripe over (they belong to the next
+    edge) give exactly the whole-plane result of ``deblock``.
+    """
+    if threshold > 0.0:
+        _deblock_vertical(stripe, int(new_from), stripe.shape[0], float(threshold))
+        _deblock_horizontal(stripe, int(edges_from), stripe.shape[0], float(threshold))
 
 
 def deblock(plane: np.ndarray, threshold: float) -> np.ndarray:
@@ -230,3 +260,59 @@ def deblock(plane: np.ndarray, threshold: float) -> np.ndarray:
     if threshold > 0.0:
         _deblock_kernel(out, float(threshold))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _inverse_rows_kernel(residuals: np.ndarray, first_row: int, dc: np.ndarray, step: float, basis: np.ndarray,
+                         zigzag: np.ndarray, out: np.ndarray, out_row: int) -> None:
+    bw = dc.shape[0]
+    rows = residuals.shape[0] // bw
+    coef = np.zeros((8, 8))
+    tmp = np.empty((8, 8))
+    for r in range(rows):
+        by = first_row + r
+        left = np.int64(0)
+        above_left = np.int64(0)
+        for bx in range(bw):
+            block = r * bw + bx
+            # DC un-prediction (spec 10.3 step 2), dc holding the block row above (its q values).
+            above = dc[bx]
+            if by == 0 and bx == 0:
+                pred = np.int64(0)
+            elif by == 0:
+                pred = left
+            elif bx == 0:
+                pred = above
+            else:
+                pred = _med(left, above, above_left)
+            q = np.int64(residuals[block, 0]) + pred
+            above_left = above
+            dc[bx] = q
+            left = q
+            coef[0, 0] = q * step
+            for i in range(1, 64):
+                coef[zigzag[i] // 8, zigzag[i] % 8] = residuals[block, i] * step
+            for u in range(8):
+                for x in range(8):
+                    s = 0.0
+                    for v in range(8):
+                        s += coef[u, v] * basis[v, x]
+                    tmp[u, x] = s
+            for y in range(8):
+                for x in range(8):
+                    s = 0.0
+                    for u in range(8):
+                        s += basis[u, y] * tmp[u, x]
+                    out[out_row + r * 8 + y, bx * 8 + x] = s
+
+
+def inverse_rows(residuals: np.ndarray, first_row: int, dc: np.ndarray, step: float, out: np.ndarray,
+                 out_row: int) -> None:
+    """Un-predict the DC, dequantise and inverse-transform whole block rows into ``out`` (a decoder's stripe).
+
+    ``residuals``: (rows * bw, 64) coded values of block rows ``first_row ..`` as the entropy decoder gives
+    them (DC residuals, AC indices); ``dc``: the bw DC indices of the block row above (updated in place to the
+    last row's, for the next call); block row ``r`` goes to ``out`` rows ``out_row + 8 r ..``. The same
+    operations in the same order as ``unpredict_dc`` then ``dequantise_inverse``.
+    """
+    _inverse_rows_kernel(residuals, int(first_row), dc, float(step), _BASIS, ZIGZAG, out, int(out_row))

@@ -20,8 +20,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..entropy import decode_grid, encode_grid
-from ..errors import InputError
+from ..entropy import RowDecoder, encode_grid
+from ..errors import InputError, LimitExceededError
 from ..format.header import (
     RD_CHROMA,
     RD_DEBLOCK_MAX,
@@ -35,13 +35,16 @@ from ..format.header import (
 )
 from ..kernels.colour import (
     downsample2,
+    grey_rows_into,
     grey_to_plane,
     plane_to_grey,
     planes_to_rgb,
+    rgb_rows_into,
     rgb_to_planes,
     upsample2,
+    upsample_rows,
 )
-from ..kernels.dct import deblock, dequantise_inverse, forward_blocks, predict_dc, quantise, unpredict_dc
+from ..kernels.dct import deblock, dequantise_inverse, deblock_rows, forward_blocks, inverse_rows, predict_dc, quantise
 from ..kernels.threads import map_items
 from ..metrics import psnr
 from .common import PlainImage
@@ -174,25 +177,145 @@ def _finish(model: RdModelInfo, quant: RdQuantInfo, image: ImageInfo, padded: li
     return _to_pixels(model, planes)
 
 
-def _decode_indices(data: bytes, rows: int, cols: int) -> np.ndarray:
-    bh, bw = _blocks(rows, cols)
-    grid = decode_grid(data, (1, bh * bw, 64), bw)[0].astype(np.int64)
-    grid[:, 0] = unpredict_dc(grid[:, 0], bh, bw)
-    return grid
+#: Target size of one plane's float64 stripe buffer: the decoder's working memory beside the output is a few
+#: of these (per plane: the stripe, its coded values at half its size, a chroma window), not the image's size.
+_STRIPE_BYTES = 4 << 20
+
+
+def _stripe_block_rows(blocks_high: int, blocks_wide: int) -> int:
+    """Block rows per stripe: whole plane when small, else about ``_STRIPE_BYTES`` of float64 samples."""
+    return max(1, min(blocks_high, _STRIPE_BYTES // (64 * 8 * blocks_wide)))
+
+
+class _PlaneStripes:
+    """One plane decoded a stripe of block rows at a time: entropy decoding, DC un-prediction, dequantisation,
+    inverse DCT and deblocking (spec 10.3-10.5), giving the plane's final, cropped rows in order.
+
+    Deblocking's horizontal edge at row 8k reads and writes rows 8k-2 .. 8k+1, so the last two rows of a
+    stripe are held back and finished with the next one; every sample sees exactly the operations, in the
+    same order, of the whole-plane decoder (section 10.5: edges of one pass are disjoint).
+    """
+
+    def __init__(self, data: bytes, rows: int, cols: int, step: float, threshold: float) -> None:
+        self.rows, self.cols = rows, cols
+        self.bh, self.bw = _blocks(rows, cols)
+        self.stripe = _stripe_block_rows(self.bh, self.bw)
+        self.decoder = RowDecoder(data, self.bh, self.bw, self.stripe)
+        self.step, self.threshold = step, threshold
+        self.buffer = np.empty((2 + 8 * self.stripe, 8 * self.bw))  # 2 carried rows, then the new block rows
+        self.dc = np.zeros(self.bw, dtype=np.int64)  # DC indices of the block row above
+        self.done = 0  # plane rows handed out so far
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.rows
+
+    def next_rows(self) -> tuple[int, np.ndarray]:
+        """Decode the next stripe: (first plane row, the rows now final, cropped; a view valid until the next
+        call). Never empty."""
+        by = self.decoder.rows_done
+        count = min(self.stripe, self.bh - by)
+        residuals = self.decoder.next_rows(count)
+        buf = self.buffer
+        inverse_rows(residuals, by, self.dc, self.step, buf, 2)
+        end = 2 + 8 * count
+        # Pass 2's first edge: at the stripe's top (buffer row 2) unless this is the plane's first block row.
+        deblock_rows(buf[:end], 2, 2 if by > 0 else 10, self.threshold)
+        top = 0 if by > 0 else 2  # buffer row of plane row self.done
+        last = by + count == self.bh
+        final_end = end if last else end - 2
+        first = self.done
+        stop = min(self.rows, first + final_end - top)
+        out = buf[top : top + stop - first, : self.cols]
+        self.done = stop
+        if not last:
+            self.pending = buf[end - 2 : end]
+        return first, out
+
+    def carry(self) -> None:
+        """Move the two held-back rows to the top of the buffer (call after the caller is done with the
+        rows ``next_rows`` returned, before the next call)."""
+        if not self.finished:
+            self.buffer[0:2] = self.pending
+
+
+class _RowWindow:
+    """The most recent rows of a plane, for the 4:2:0 up-sampling filter, which reads one row either side."""
+
+    def __init__(self, cols: int) -> None:
+        self.data = np.empty((0, cols))
+        self.first = 0  # plane row of data[0]
+
+    @property
+    def end(self) -> int:
+        return self.first + self.data.shape[0]
+
+    def append(self, first: int, rows: np.ndarray) -> None:
+        assert first == self.end
+        self.data = np.concatenate([self.data, rows])
+
+    def drop_below(self, row: int) -> None:
+        if row > self.first:
+            self.data = self.data[row - self.first :].copy()
+            self.first = row
 
 
 def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
-    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 10)."""
+    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 10).
+
+    Works in stripes of block rows straight into the preallocated output, so the working memory beyond the
+    output is a few stripes (``_STRIPE_BYTES`` a plane), whatever the image's height.
+    """
     model, quant, image = header.model, header.quant, header.image
     assert isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo)
     shapes = model.plane_shapes(image)
+    height, width = image.height, image.width
+    try:
+        out = np.empty((height, width, len(shapes)), dtype=np.uint8)
+        planes = [_PlaneStripes(sections[name], rows, cols, quant.step(p), model.deblock * quant.step(p) / 16.0)
+                  for p, (name, (rows, cols)) in enumerate(zip(model.plane_names, shapes))]
+        if model.colour == "grey":
+            while not planes[0].finished:
+                first, rows = planes[0].next_rows()
+                grey_rows_into(rows, out[first : first + rows.shape[0]])
+                planes[0].carry()
+        elif model.chroma == "444":
+            while not planes[0].finished:
+                parts = [plane.next_rows() for plane in planes]  # equal shapes: the same rows from each
+                first, count = parts[0][0], parts[0][1].shape[0]
+                rgb_rows_into(parts[0][1], parts[1][1], parts[2][1], out[first : first + count])
+                for plane in planes:
+                    plane.carry()
+        else:
+            _reconstruct_420(planes, out)
+    except MemoryError:
+        raise LimitExceededError(f"not enough memory to decode a {width}x{height} image") from None
+    return out
 
-    def plane(p: int) -> np.ndarray:  # the whole pipeline of one plane, up to the colour conversion
-        indices = _decode_indices(sections[model.plane_names[p]], *shapes[p])
-        padded = dequantise_inverse(indices, quant.step(p), *_blocks(*shapes[p]))
-        return _filter_plane(model, quant, image, padded, p, model.deblock)
 
-    return _to_pixels(model, _map_planes(plane, len(shapes), image.height * image.width))
+def _reconstruct_420(planes: list[_PlaneStripes], out: np.ndarray) -> None:
+    """4:2:0: luma stripes drive; each chroma plane keeps a window of the rows the up-sampling filter reads
+    (output row i reads chroma rows i // 2 and one neighbour)."""
+    height, width = out.shape[:2]
+    luma, chroma = planes[0], planes[1:]
+    crows, ccols = chroma[0].rows, chroma[0].cols
+    windows = [_RowWindow(ccols) for _ in chroma]
+    while not luma.finished:
+        first, y_rows = luma.next_rows()
+        count = y_rows.shape[0]
+        need_end = min(crows, (first + count - 1) // 2 + 2)  # rows below need_end cover the stripe
+        for plane, window in zip(chroma, windows):
+            while window.end < need_end:
+                c_first, c_rows = plane.next_rows()
+                window.append(c_first, c_rows)
+                plane.carry()
+        cb = np.empty((count, width))
+        cr = np.empty((count, width))
+        for window, target in zip(windows, (cb, cr)):
+            upsample_rows(window.data, window.first, crows, ccols, first, target)
+            window.drop_below(max(0, (first + count) // 2 - 1))
+        rgb_rows_into(y_rows, cb, cr, out[first : first + count])
+        luma.carry()
 
 
 # ------------------------------------------------------------------------------------------------ encoder
