@@ -13,7 +13,11 @@ __all__ = ["Limits", "DEFAULT_LIMITS"]
 class Limits:
     """Upper bounds checked on read (and on write, so we never produce a file a default reader rejects).
 
-    The defaults admit any ordinary photograph; raise ``max_pixels`` for very large images.
+    The defaults admit any ordinary photograph; raise ``max_pixels`` for very large images. The ``max_paper_*``
+    limits bound the paper profile's decoder, whose shape the file chooses: with them a decoder's work is at
+    most ``max_paper_macs_per_pixel`` multiply-adds (and as many ``exp``) per pixel and its working memory a
+    few vectors of ``max_paper_units`` values (spec section 7, step 8). The defaults admit what writers use,
+    64-16-4 at block 8 (16 or 17 multiply-adds per pixel), with room to spare.
     """
 
     max_header_bytes: int = 65536
@@ -24,6 +28,10 @@ class Limits:
     max_scrypt_p: int = 16
     max_scrypt_memory: int = 1 << 28  # 128 * r * n * p bytes, 256 MiB
     max_alpha_bytes: int = 1 << 30
+    max_paper_block: int = 16  # block side B (the format allows 1..64)
+    max_paper_units: int = 256  # every entry of model.layers (the format allows 1..4096)
+    max_paper_depth: int = 4  # decoder layers, model.level (the format allows up to 7)
+    max_paper_macs_per_pixel: int = 64  # sum of layers[j] * layers[j+1] for j < level, over B * B
     max_metadata_bytes: int = 1 << 24  # EXIF + ICC + XMP: 16 MiB is far above any camera's
 
     def check_image(self, height: int, width: int) -> None:
@@ -54,6 +62,26 @@ class Limits:
         if memory > self.max_scrypt_memory:
             raise LimitExceededError(
                 f"scrypt parameters need {memory} bytes of memory, over the limit of {self.max_scrypt_memory}"
+            )
+
+    def check_paper_model(self, block: int, layers: Sequence[int], level: int) -> None:
+        """The paper profile's decoder shape: block side, layer widths, depth, multiply-adds per pixel."""
+        if block > self.max_paper_block:
+            raise LimitExceededError(f"paper model block {block} exceeds the limit of {self.max_paper_block}")
+        widest = max(layers)
+        if widest > self.max_paper_units:
+            raise LimitExceededError(
+                f"paper model layer of {widest} units exceeds the limit of {self.max_paper_units}"
+            )
+        if level > self.max_paper_depth:
+            raise LimitExceededError(
+                f"paper model decoder of {level} layers exceeds the limit of {self.max_paper_depth}"
+            )
+        macs = sum(layers[j] * layers[j + 1] for j in range(level))
+        if macs > self.max_paper_macs_per_pixel * block * block:
+            raise LimitExceededError(
+                f"paper model needs {macs / (block * block):g} multiply-adds per pixel, over the limit of "
+                f"{self.max_paper_macs_per_pixel}"
             )
 
 

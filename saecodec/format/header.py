@@ -449,6 +449,7 @@ class Header:
             quant = RdQuantInfo.from_map(quant_map, model.planes)
         else:
             model = ModelInfo.from_map(model_map, image.colour_channels)
+            limits.check_paper_model(model.block, model.layers, model.level)
             quant = QuantInfo.from_map(quant_map)
         crypto = CryptoInfo.from_header_map(m, limits)
         crypto.check_cipher()

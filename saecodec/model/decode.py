@@ -12,7 +12,7 @@ from typing import Sequence
 import numba
 import numpy as np
 
-__all__ = ["sigmoid", "decode_latent"]
+__all__ = ["sigmoid", "decode_latent", "decode_blocks_into"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -50,3 +50,63 @@ def decode_latent(latent: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndar
         wt = np.ascontiguousarray(np.asarray(w, dtype=np.float64).T)
         a = _dense_sigmoid(a, wt, np.ascontiguousarray(b, dtype=np.float64))
     return a
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_into_kernel(codes: np.ndarray, weights: numba.typed.List, biases: numba.typed.List, widest: int,
+                        block: int, first: int, last: int, blocks_wide: int, out: np.ndarray) -> None:
+    """Blocks first .. last-1 (raster order) of one channel: codes -> layers -> pixels written into ``out``
+    (the channel's (height, width) plane; the blocks' padding beyond it is dropped)."""
+    height, width = out.shape
+    a = np.empty(widest)
+    z = np.empty(widest)
+    layers = len(weights)
+    for blk in range(first, last):
+        inputs = codes.shape[1]
+        for k in range(inputs):
+            a[k] = codes[blk, k] / 255.0
+        for j in range(layers):
+            wt = weights[j]
+            b = biases[j]
+            outputs = wt.shape[1]
+            for o in range(outputs):
+                z[o] = b[o]
+            for k in range(inputs):
+                ak = a[k]
+                for o in range(outputs):
+                    z[o] += wt[k, o] * ak
+            for o in range(outputs):
+                a[o] = 1.0 / (1.0 + np.exp(-z[o]))
+            inputs = outputs
+        y0 = (blk // blocks_wide) * block
+        x0 = (blk % blocks_wide) * block
+        for k in range(block * block):
+            y = y0 + k // block
+            x = x0 + k % block
+            if y < height and x < width:
+                v = np.rint(a[k] * 255.0)
+                if v < 0.0:
+                    v = 0.0
+                elif v > 255.0:
+                    v = 255.0
+                out[y, x] = np.uint8(v)
+
+
+def decode_blocks_into(codes: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]], block: int,
+                       blocks_wide: int, out: np.ndarray, first: int = 0, last: int | None = None) -> None:
+    """Decode one channel's 8-bit codes straight into its uint8 plane ``out`` (height, width), block by block.
+
+    The same arithmetic, in the same order, as ``decode_latent`` on ``codes / 255`` followed by the paper
+    profile's rounding (``clip(rint(255 a), 0, 255)``) and cropping, but with two vectors of the widest layer
+    as its only working memory, so a decoder's memory does not grow with the number of blocks or the layers'
+    widths. ``codes``: (blocks, units) uint8, blocks in raster order ``blocks_wide`` a row.
+    """
+    weights = numba.typed.List()
+    biases = numba.typed.List()
+    for w, b in layers:
+        weights.append(np.ascontiguousarray(np.asarray(w, dtype=np.float64).T))
+        biases.append(np.ascontiguousarray(b, dtype=np.float64))
+    widest = max([codes.shape[1]] + [w.shape[1] for w in weights])
+    end = codes.shape[0] if last is None else last
+    _decode_into_kernel(np.ascontiguousarray(codes), weights, biases, widest, int(block), int(first), int(end),
+                        int(blocks_wide), out)

@@ -10,10 +10,11 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import FormatError, InputError
+from ..errors import FormatError, InputError, LimitExceededError
 from ..format.header import PAPER_VERSION, WEIGHT_DTYPES, Header, ModelInfo, QuantInfo
-from ..imaging.blocks import merge_blocks, split_blocks
-from ..model.decode import decode_latent
+from ..imaging.blocks import split_blocks
+from ..limits import DEFAULT_LIMITS
+from ..model.decode import decode_blocks_into
 from ..model.sae import TrainConfig, train_sae
 from .common import PlainImage
 
@@ -76,6 +77,9 @@ def _quantise(activations: np.ndarray) -> np.ndarray:
 def encode_colour(colour: np.ndarray, settings: PaperSettings,
                   progress: Callable[[float], None] | None = None) -> PlainImage:
     """Train the SAE on the (H, W, C) colour planes and return the decoder and latent sections."""
+    # A writer never produces a file a reader with default limits rejects (spec section 8): check first,
+    # before training.
+    DEFAULT_LIMITS.check_paper_model(BLOCK, PAPER_LAYERS, settings.level)
     channels = colour.shape[2]
     groups = [colour[:, :, c : c + 1] for c in range(channels)] if settings.per_channel else [colour]
     decoders, codes = [], []
@@ -101,13 +105,21 @@ def encode_colour(colour: np.ndarray, settings: PaperSettings,
 
 
 def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
-    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 5.4)."""
+    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 5.4).
+
+    Each channel's blocks are decoded straight into the preallocated output, so the working memory beyond
+    the output and the sections is a few vectors of the widest layer, whatever the number of blocks.
+    """
     assert isinstance(header.model, ModelInfo)
-    decoders = _parse_decoders(sections["decoder"], header)
     info, units = header.image, header.model.latent_units
-    codes = np.frombuffer(sections["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
-    per_channel = header.model.models > 1
-    samples = np.concatenate(
-        [decode_latent(codes[c] / 255.0, decoders[c if per_channel else 0]) for c in range(info.colour_channels)]
-    )
-    return merge_blocks(samples, info.height, info.width, info.colour_channels, header.model.block)
+    try:
+        decoders = _parse_decoders(sections["decoder"], header)
+        codes = np.frombuffer(sections["latent"], dtype=np.uint8).reshape(info.colour_channels, -1, units)
+        out = np.empty((info.height, info.width, info.colour_channels), dtype=np.uint8)
+        per_channel = header.model.models > 1
+        for c in range(info.colour_channels):
+            decode_blocks_into(codes[c], decoders[c if per_channel else 0], header.model.block, header.blocks_wide,
+                               out[:, :, c])
+    except MemoryError:
+        raise LimitExceededError(f"not enough memory to decode a {info.width}x{info.height} image") from None
+    return out
