@@ -18,7 +18,7 @@ from .crypto.keys import Key, Password, SecretKey, derive_master_key
 from .crypto.keystreams import apply_keystream
 from .crypto.mac import compute_tag, verify_tag
 from .crypto.subkeys import derive_file_keys
-from .errors import FormatError, InputError
+from .errors import FormatError, InputError, LimitExceededError
 from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope
 from .errors import AuthenticationError
 from .format.header import (
@@ -340,15 +340,19 @@ def decode_image(
     bound = _context_bytes(context)
     envelope = read_envelope(_read_data(data), limits)
     header, encryption_key = _authenticate(envelope, key, limits, bound)
-    plain = apply_keystream(header.crypto.cipher, encryption_key, envelope.payload)
-    sections, pos = {}, 0
-    for name, length in header.sections:
-        sections[name] = plain[pos : pos + length]
-        pos += length
-    pixels = _reconstruct_colour(header, sections)
-    if header.image.has_alpha:
-        pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], header.image)[:, :, None]], axis=2)
-    metadata = unpack_metadata(sections["meta"]) if header.has_metadata else Metadata()
+    try:  # within the limits memory is the output and the file's size (spec section 7); a machine may have less
+        plain = apply_keystream(header.crypto.cipher, encryption_key, envelope.payload)
+        sections, pos = {}, 0
+        for name, length in header.sections:
+            sections[name] = plain[pos : pos + length]
+            pos += length
+        pixels = _reconstruct_colour(header, sections)
+        if header.image.has_alpha:
+            pixels = np.concatenate([pixels, _decode_alpha(sections["alpha"], header.image)[:, :, None]], axis=2)
+        metadata = unpack_metadata(sections["meta"]) if header.has_metadata else Metadata()
+    except MemoryError:
+        raise LimitExceededError(f"not enough memory to decode a {header.image.width}x{header.image.height} "
+                                 "image") from None
     return DecodedImage(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, metadata, header)
 
 

@@ -200,6 +200,9 @@ def test_memory_error_is_a_limit_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(paper, "decode_blocks_into", exhausted)
     with pytest.raises(LimitExceededError, match="memory"):
         saecodec.decode(hostile_files.paper_file(16, 16, 8, [64, 16, 4], 2), KEY)
+    monkeypatch.setattr(saecodec.codec, "apply_keystream", exhausted)  # the codec's own allocations too
+    with pytest.raises(LimitExceededError, match="memory"):
+        saecodec.decode(hostile_files.rd_file(16, 16, "L", "444", 0), KEY)
 
 
 def test_rd_decoder_memory_is_the_output_plus_a_constant(tmp_path: Path) -> None:
