@@ -263,3 +263,24 @@ def test_fresh_process_opens_both_formats_through_entry_points(tmp_path, image) 
     assert lines[0].startswith("Saec ") and lines[1].startswith("SaecCodec ")
     for line in lines[:2]:
         assert abs(float(line.split()[1]) - image.mean()) < 2
+
+
+def test_bench_zarr_runs_on_generated_images(tmp_path) -> None:
+    """tools/bench_zarr.run on two small PNGs (one portrait): every codec row is measured and sane."""
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+    import bench_zarr
+
+    Image.fromarray(synthetic_image(64, 96, 3, seed=1)).save(tmp_path / "a.png")
+    Image.fromarray(synthetic_image(96, 64, 3, seed=2)).save(tmp_path / "b.png")
+    rows = bench_zarr.run([tmp_path], chunk=32, repeat=1)
+    names = [r["codec"] for r in rows]
+    assert names[:5] == ["saecodec.encode/decode direct", "Saec.encode/decode, no zarr", "saec q75",
+                         "saec q75 (v3 SaecCodec)", "blosc lz4 shuffle (lossless)"]
+    for r in rows:
+        assert r["image_shape"] == (128, 96, 3) and r["chunks"] == 12
+        assert r["encode_MBps"] > 0 and r["decode_chunks_per_s"] > 0 and r["psnr"] > 30
+    assert rows[4]["psnr"] == float("inf")
+    assert rows[2]["encode_overhead_pct"] is not None and rows[4]["encode_overhead_pct"] is None
+    assert "| saec q75 | 2 |" in bench_zarr.format_rows(rows)
