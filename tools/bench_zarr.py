@@ -1,18 +1,21 @@
 """Zarr chunk throughput of saec against Blosc (lossless), JPEG XL and AVIF, and the zarr adapter's overhead.
 
-Usage: .venv/bin/python tools/bench_zarr.py [IMAGES_DIR_OR_FILES ...] [--chunk 256] [--repeat 2]
+Usage: .venv/bin/python tools/bench_zarr.py [IMAGES_DIR_OR_FILES ...] [--chunk 256] [--repeat 3]
 
 The images (default ../shared/images/kodak-dev) are stacked into one (sum H, W, 3) uint8 array (portrait
 images turned to landscape, widths cropped to the narrowest), written to and read back from an in-memory
 zarr store chunk by chunk, with every codec as the zarr format 2 compressor (all four are numcodecs codecs,
-so they share one code path) and saec also as the format 3 ``SaecCodec``. zarr runs with
-``async.concurrency = 1`` (one chunk at a time) and the imagecodecs/Blosc codecs with one thread (saecodec
-splits its kernels over its own small pool, as it does anywhere), and rates are per CPU second of this
-process, all threads counted (the machine may be shared; wall times are in the rows too), so the numbers
-are per-chunk CPU costs, comparable across codecs and with ``saecodec.encode`` called directly on the same chunks:
-the "overhead" columns are the CPU time of the numcodecs adapter alone and of zarr over that direct loop
-(the goal is under 10 %). Rounds are
-interleaved and the best of ``--repeat`` is kept. MB/s counts uncompressed pixel bytes.
+so they share one code path) and saec also as the format 3 ``SaecCodec``.
+
+zarr runs with ``async.concurrency = 1`` (one chunk at a time) and Blosc and the imagecodecs codecs with one
+thread (saecodec splits its kernels over its own small pool, as it does anywhere). Rates are per CPU second
+of this process, all threads counted, because the machine may be shared (wall times are in the rows too):
+per-chunk CPU costs, comparable across codecs and with ``saecodec.encode``/``decode`` called directly on
+the same chunks. The "overhead" columns are the CPU time of the numcodecs adapter alone, and of zarr, over
+that direct loop (goal: under 10 %). Most of zarr's share is its ``asyncio.to_thread`` hand-off per chunk
+(about 0.3 ms; zarr's own V2Codec pays it too), kept because it lets zarr code chunks on all cores and keeps
+its event loop free for store I/O. Rounds are interleaved; the best of ``--repeat`` is kept. MB/s counts
+uncompressed pixel bytes.
 
 ``run(image_paths, chunk=256)`` returns the rows as dicts (for tools/bench_batch.py); ``main`` prints them.
 """
