@@ -75,3 +75,16 @@ def test_bench_speed_prints_its_three_tables(tmp_path, capsys):
         assert row in out
     level_1 = next(line for line in out.splitlines() if line.startswith("| saecodec paper profile, level 1"))
     assert float(level_1.split("|")[2]) > 0  # encode milliseconds, measured
+
+
+def test_bench_batch_prints_its_table(tmp_path, capsys):
+    import bench_batch
+
+    for seed in range(3):
+        Image.fromarray(synthetic_image(32, 48, 3, seed=seed)).save(tmp_path / f"img{seed}.png")
+    assert bench_batch.main([str(tmp_path), "--repeat", "2", "--no-dask", "--no-zarr"]) == 0
+    out = capsys.readouterr().out
+    assert "## Batch throughput (6 files, 0.0 MP" in out
+    rows = {(r[0], r[1]): r for r in table_rows(out, "API loop") + table_rows(out, "saec --workers 2")}
+    assert rows["API loop", "encode"][5] == "1.00x"
+    assert float(rows["saec --workers 2", "decode"][3]) > 0  # images/s, measured
