@@ -475,8 +475,30 @@ def file_vectors() -> list[dict]:
         "fail-inconsistent-sections": (
             reframe(base, lambda m: m["sections"].__setitem__(1, ["latent", m["sections"][1][1] - 1])
                     or m["sections"].append(["extra", 1])), "FormatError"),
+        # Authentic files whose decoder shape is over the default limits (issue 10): refused at step 8.
+        "fail-paper-block-over-limit": (paper_shape(base, 32, [1024, 1, 1], 1), "LimitExceededError"),
+        "fail-paper-layer-over-limit": (paper_shape(base, 8, [64, 16, 300], 1), "LimitExceededError"),
+        "fail-paper-macs-over-limit": (paper_shape(base, 8, [64, 80, 4], 1), "LimitExceededError"),
     }
     return entries + fail_vectors(bad)
+
+
+def paper_shape(base: bytes, block: int, layers: list[int], level: int) -> bytes:
+    """``base`` (a paper-profile file, f32 weights) re-forged with another decoder shape: zero weights and codes of
+    the lengths that shape needs, valid tag, so only the reader's limits on the shape can refuse it."""
+    mapping = read_envelope(base).header_map
+    height, width = mapping["image"]["height"], mapping["image"]["width"]
+    blocks = -(-height // block) * -(-width // block) * mapping["image"]["channels"]
+    values = sum(layers[j] * layers[j + 1] + layers[j] for j in range(level))
+
+    def sections(parts: list) -> None:
+        parts[0][1] = bytes(4 * values)
+        parts[1][1] = bytes(blocks * layers[level])
+
+    def header(m: dict) -> None:
+        m["model"].update(block=block, layers=layers, level=level)
+
+    return reforge(base, edit_sections=sections, edit_header=header)
 
 
 #: golden files per format version: name -> (image, encode options); all read with KEY
