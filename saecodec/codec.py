@@ -38,16 +38,15 @@ from .imaging.metadata import Metadata, pack_metadata, unpack_metadata
 from .limits import DEFAULT_LIMITS, Limits
 from .metrics import psnr
 from .model.sae import TrainConfig
-from .profiles import paper, rd
-from .profiles.common import PlainImage
+from .profiles import DEFAULT_PROFILE, PROFILES as _PROFILE_TABLE, choose_profile, paper
+from .profiles.common import PlainImage, Profile
 
 __all__ = ["encode", "encode_with_stats", "EncodeResult", "decode", "decode_image", "DecodedImage", "inspect",
-           "verify", "DataSource",
+           "verify", "check_encode_options", "DataSource",
            "PAPER_LAYERS", "PROFILES", "DEFAULT_PROFILE"]
 
 PAPER_LAYERS = paper.PAPER_LAYERS
-PROFILES = ("rd", "paper")
-DEFAULT_PROFILE = "rd"
+PROFILES = tuple(_PROFILE_TABLE)  # names, for argument choices
 DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 Context = Union[bytes, bytearray, memoryview, str, None]
 
@@ -103,17 +102,15 @@ class EncodeResult:
         return len(self.data)
 
 
-def _choose_profile(profile: str | None, rd_options: dict[str, Any], paper_options: dict[str, Any]) -> str:
-    """``profile=None`` means rd, unless a paper-only option (``level``, ``seed``, ...) asks for the paper's SAE."""
-    if profile is None:
-        profile = "paper" if any(v is not None for v in paper_options.values()) else DEFAULT_PROFILE
-    if profile not in PROFILES:
-        raise InputError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
-    wrong = [k for k, v in (paper_options if profile == "rd" else rd_options).items() if v is not None]
-    if wrong:
-        other = "paper" if profile == "rd" else "rd"
-        raise InputError(f"{', '.join(wrong)} applies to the {other} profile, not to {profile!r}")
-    return profile
+def check_encode_options(profile: str | None = None, cipher: str = "chacha20", **options: Any) -> tuple[Profile, Any]:
+    """Validate ``encode``'s profile and options without encoding: the chosen profile and its settings.
+
+    Adapters (numcodecs, zarr, Pillow, batch) call this when they are configured, so a bad option fails
+    there and then rather than on the first chunk."""
+    if cipher not in CIPHERS:
+        raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
+    chosen = choose_profile(profile, options)
+    return chosen, chosen.settings(**{name: options.get(name) for name in chosen.options})
 
 
 def encode_with_stats(
@@ -167,12 +164,9 @@ def _encode(
 ) -> EncodeResult:
     """The encoder with the nonce given: only for test vectors and golden files (saecodec._testing), since
     reusing a nonce with the same key reuses a keystream."""
-    rd_options = {"quality": quality, "target_bpp": target_bpp, "target_psnr": target_psnr, "chroma": chroma}
-    paper_options = {"level": level, "seed": seed, "weights": weights, "per_channel": per_channel,
-                     "training": training}
-    chosen = _choose_profile(profile, rd_options, paper_options)
-    if cipher not in CIPHERS:
-        raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
+    chosen, settings = check_encode_options(
+        profile, cipher, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma,
+        level=level, seed=seed, weights=weights, per_channel=per_channel, training=training)
     _check_key(key)
     if len(nonce) != NONCE_BYTES:
         raise InputError(f"nonce must be {NONCE_BYTES} bytes")
@@ -206,16 +200,7 @@ def _encode(
         header = header_for(plain)
         return PREAMBLE_BYTES + len(pack_header(header)) + header.payload_length + TAG_BYTES
 
-    if chosen == "rd":
-        settings = rd.RdSettings(quality, target_bpp, target_psnr, "auto" if chroma is None else chroma)
-        plain = rd.encode_colour(colour, info, settings, file_size)
-    else:
-        if training is not None and seed is not None:
-            raise InputError("give seed inside training (TrainConfig(seed=...)), not both")
-        config = training if training is not None else TrainConfig(seed=seed or 0)
-        paper_settings = paper.PaperSettings(1 if level is None else level, weights or "f32le",
-                                             bool(per_channel), config)
-        plain = paper.encode_colour(colour, paper_settings, progress)
+    plain = chosen.encode(colour, info, settings, file_size, progress)
     header = header_for(plain)
     payload = b"".join(data for _, data in plain.sections) + (alpha or b"") + (meta or b"")
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
@@ -226,7 +211,7 @@ def _encode(
     decoded = _reconstruct_colour(header, dict(plain.sections))
     if progress is not None:
         progress(1.0)
-    return EncodeResult(data, chosen, 8.0 * len(data) / (height * width), psnr(decoded, colour), header)
+    return EncodeResult(data, chosen.name, 8.0 * len(data) / (height * width), psnr(decoded, colour), header)
 
 
 def encode(
@@ -316,9 +301,7 @@ def _decode_alpha(data: bytes, info: ImageInfo) -> np.ndarray:
 
 
 def _reconstruct_colour(header: Header, sections: dict[str, bytes]) -> np.ndarray:
-    if header.profile == "rd":
-        return rd.reconstruct(header, sections)
-    return paper.reconstruct(header, sections)
+    return _PROFILE_TABLE[header.profile].reconstruct(header, sections)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,7 @@ from numcodecs.compat import ensure_ndarray_like, ndarray_copy
 from . import codec as _codec
 from .crypto.keys import Key, Password, SecretKey
 from .errors import FormatError, InputError
-from .format.header import CIPHERS
 from .keyring import check_key_id, resolve_key
-from .profiles import paper, rd
 
 __all__ = ["Saec", "check_chunk", "PROFILE_OPTIONS"]
 
@@ -72,18 +70,10 @@ def check_chunk(buf: Any) -> np.ndarray:
 
 
 def _validate_options(options: dict[str, Any], cipher: str) -> None:
-    """Check the encode options with saecodec's own settings classes, so errors come at construction."""
-    rd_options = {k: options.get(k) for k in ("quality", "target_bpp", "target_psnr", "chroma")}
-    chosen = _codec._choose_profile(options.get("profile"), rd_options, {"level": options.get("level")})
-    if chosen == "rd":
-        chroma = options.get("chroma")
-        rd.RdSettings(options.get("quality"), options.get("target_bpp"), options.get("target_psnr"),
-                      "auto" if chroma is None else chroma)
-    else:
-        level = options.get("level")
-        paper.PaperSettings(1 if level is None else level)
-    if cipher not in CIPHERS:
-        raise InputError(f"cipher must be one of {', '.join(CIPHERS)}, not {cipher!r}")
+    """Check the encode options with saecodec's own validation, so errors come at construction."""
+    _codec.check_encode_options(options.get("profile"), cipher,
+                                **{k: options.get(k) for k in ("quality", "target_bpp", "target_psnr", "chroma",
+                                                               "level")})
 
 
 class Saec(Codec):

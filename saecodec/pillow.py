@@ -58,6 +58,7 @@ from PIL import Image, ImageFile
 
 from . import keyring
 from .codec import decode_image, encode, inspect, verify
+from .profiles import PROFILES
 from .crypto.keys import Key, Password, SecretKey
 from .errors import InputError, LimitExceededError
 from .format.container import MAGIC, PREAMBLE_BYTES, TAG_BYTES
@@ -83,8 +84,9 @@ MIME = "image/x-saec"
 Context = Union[bytes, str, None]
 
 # saecodec.encode's keywords that a Pillow save may pass through, plus the adapter's own key/key_id/context.
-_ENCODE_OPTIONS = ("profile", "quality", "target_bpp", "target_psnr", "chroma", "level", "cipher", "seed",
-                   "weights", "per_channel", "strip_metadata", "limits")
+# Every profile's options, from the profile table: a new profile's options work here without an edit.
+_ENCODE_OPTIONS = ("profile", "cipher", "strip_metadata", "limits") + tuple(
+    option for profile in PROFILES.values() for option in profile.options)
 SAVE_OPTIONS = _ENCODE_OPTIONS + ("key", "key_id", "context")
 
 # Generous per-pixel payload bound: the rd profile's worst case (noise at quality 100, 4:4:4) is under

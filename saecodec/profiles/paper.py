@@ -11,14 +11,14 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FormatError, InputError, LimitExceededError
-from ..format.header import PAPER_VERSION, WEIGHT_DTYPES, Header, ModelInfo, QuantInfo
+from ..format.header import PAPER_VERSION, WEIGHT_DTYPES, Header, ImageInfo, ModelInfo, QuantInfo
 from ..imaging.blocks import split_blocks
 from ..limits import DEFAULT_LIMITS
 from ..model.decode import decode_blocks_into
 from ..model.sae import TrainConfig, train_sae
-from .common import PlainImage
+from .common import FileSize, PlainImage, Profile, Progress
 
-__all__ = ["PAPER_LAYERS", "BLOCK", "PaperSettings", "encode_colour", "reconstruct"]
+__all__ = ["PAPER_LAYERS", "BLOCK", "PaperSettings", "make_settings", "encode_colour", "reconstruct", "PROFILE"]
 
 PAPER_LAYERS = (64, 16, 4)
 BLOCK = 8
@@ -123,3 +123,24 @@ def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
     except MemoryError:
         raise LimitExceededError(f"not enough memory to decode a {info.width}x{info.height} image") from None
     return out
+
+
+def make_settings(level: int | None = None, seed: int | None = None, weights: str | None = None,
+                  per_channel: bool | None = None, training: TrainConfig | None = None) -> PaperSettings:
+    """Settings from ``encode``'s keywords (None: not given): level 1, seed 0, float32 weights, one model."""
+    if training is not None and seed is not None:
+        raise InputError("give seed inside training (TrainConfig(seed=...)), not both")
+    if training is not None and not isinstance(training, TrainConfig):
+        raise InputError("training must be a saecodec.TrainConfig")
+    config = training if training is not None else TrainConfig(seed=seed or 0)
+    return PaperSettings(1 if level is None else level, weights or "f32le", bool(per_channel), config)
+
+
+def _encode(colour: np.ndarray, image: ImageInfo, settings: PaperSettings, file_size: FileSize,
+            progress: Progress) -> PlainImage:
+    return encode_colour(colour, settings, progress)  # fixed rate: the size callback has nothing to steer
+
+
+PROFILE = Profile("paper", ("level", "seed", "weights", "per_channel", "training"), make_settings, _encode,
+                  reconstruct)
+

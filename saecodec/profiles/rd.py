@@ -47,9 +47,11 @@ from ..kernels.colour import (
 from ..kernels.dct import deblock, dequantise_inverse, deblock_rows, forward_blocks, inverse_rows, predict_dc, quantise
 from ..kernels.threads import map_items
 from ..metrics import psnr
-from .common import PlainImage
+from .common import FileSize, PlainImage, Profile, Progress
 
 __all__ = [
+    "PROFILE",
+    "make_settings",
     "DEFAULT_QUALITY",
     "RdSettings",
     "quality_to_step",
@@ -523,3 +525,18 @@ def _search(value: Callable[[int], float], goal: float, *, want_smallest: bool, 
                     lo += 1
         interpolate = hi - lo > 1 and math.log(hi / lo) < 0.5 * width  # bisect when interpolation stalls
     return hi if want_smallest else lo
+
+
+def make_settings(quality: float | None = None, target_bpp: float | None = None, target_psnr: float | None = None,
+                  chroma: str | None = None) -> RdSettings:
+    """Settings from ``encode``'s keywords (None: not given): quality 75, chroma "auto"."""
+    return RdSettings(quality, target_bpp, target_psnr, "auto" if chroma is None else chroma)
+
+
+def _encode(colour: np.ndarray, image: ImageInfo, settings: RdSettings, file_size: FileSize,
+            progress: Progress) -> PlainImage:
+    return encode_colour(colour, image, settings, file_size)  # fast enough that progress is not reported
+
+
+PROFILE = Profile("rd", ("quality", "target_bpp", "target_psnr", "chroma"), make_settings, _encode, reconstruct)
+
