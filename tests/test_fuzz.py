@@ -1,0 +1,131 @@
+"""The fuzzing contract (issue 10, section 5): whatever bytes a reader is given, and whatever a key holder
+re-signs, only a ``SaecError`` comes out, in bounded time and memory.
+
+The corpus in tests/fuzz_corpus/ (seeds of both profiles, both ciphers, every mode, with and without a
+context, plus files the campaigns found, one per outcome class) is replayed whole; then a short seeded pass of
+tools/fuzz.py's random engine runs on both targets, the same inputs on every run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import fuzz  # noqa: E402
+
+import saecodec  # noqa: E402
+
+fuzz._load_saecodec()
+CORPUS_TIME_BOUND = 20.0  # seconds per reading: generous, CI machines are shared
+
+
+def _read(forged: fuzz.Forged) -> str:
+    """inspect, verify and decode one file; 'ok' or the SaecError class name. Anything else propagates."""
+    outcome = "ok"
+    try:
+        saecodec.inspect(forged.data, limits=fuzz.sc.LIMITS)
+    except saecodec.SaecError:
+        pass
+    try:
+        saecodec.verify(forged.data, forged.key, context=forged.context, limits=fuzz.sc.LIMITS)
+        saecodec.decode(forged.data, forged.key, context=forged.context, limits=fuzz.sc.LIMITS)
+    except saecodec.SaecError as exc:
+        outcome = type(exc).__name__
+    return outcome
+
+
+CORPUS = fuzz.corpus_readings()
+
+
+def test_corpus_covers_both_profiles_ciphers_modes_and_context() -> None:
+    names = [name for name, _ in CORPUS if name.startswith("seed-")]
+    headers = [saecodec.inspect(forged.data) for name, forged in CORPUS if name.startswith("seed-")]
+    assert {h.profile for h in headers} == {"rd", "paper"}
+    assert {h.crypto.cipher for h in headers} == {"chacha20", "logistic"}
+    assert {h.image.mode for h in headers} == {"L", "LA", "RGB", "RGBA"}
+    assert any(h.crypto.context_bound for h in headers) and not all(h.crypto.context_bound for h in headers)
+    assert any(h.crypto.kdf.name == "scrypt" for h in headers)
+    assert len(CORPUS) <= 45 and sum(len(f.data) for _, f in CORPUS) <= 220_000, names
+
+
+@pytest.mark.parametrize("name", [name for name, _ in CORPUS if name.startswith("seed-")])
+def test_seeds_decode(name: str) -> None:
+    """The seeds are valid files (a seed that stopped decoding would make the harness mutate garbage)."""
+    forged = dict(CORPUS)[name]
+    pixels = saecodec.decode(forged.data, forged.key, context=forged.context)
+    header = saecodec.inspect(forged.data)
+    assert pixels.shape[:2] == (header.image.height, header.image.width)
+
+
+@pytest.mark.parametrize("name", [name for name, _ in CORPUS])
+def test_corpus_file_raises_only_saec_errors(name: str) -> None:
+    forged = dict(CORPUS)[name]
+    readings = [forged, fuzz.Forged(forged.data, fuzz.sc.KEY, None), fuzz.Forged(forged.data, fuzz.sc.KEY, fuzz.CONTEXT)]
+    for reading in readings:
+        start = time.perf_counter()
+        _read(reading)  # a non-SaecError propagates and fails the test with its traceback
+        assert time.perf_counter() - start < CORPUS_TIME_BOUND
+
+
+def test_resealed_seed_decodes_to_the_same_pixels() -> None:
+    """The harness re-encrypts and re-tags exactly as a writer does: an unchanged seed stays the same file."""
+    for seed in fuzz.load_seeds():
+        data, context = fuzz.seal(seed, seed.header, fuzz.pack(seed.header), seed.sections, seed.version)
+        assert data == seed.data, seed.name
+        assert (context is not None) == seed.context
+
+
+def test_resealed_header_edit_reaches_the_decoder() -> None:
+    """An edit below the tag passes authentication: changing the rd deblocking strength changes the pixels."""
+    seed = next(s for s in fuzz.load_seeds() if s.name == "seed-rd-RGB-444-chacha20")
+    header = fuzz.sc.msgpack.unpackb(fuzz.sc.msgpack.packb(seed.header, use_bin_type=True))
+    header["model"]["deblock"] = 64 if header["model"]["deblock"] != 64 else 0
+    data, context = fuzz.seal(seed, header, fuzz.pack(header), seed.sections, seed.version)
+    before = saecodec.decode(seed.data, seed.key)
+    after = saecodec.decode(data, seed.key, context=context)
+    assert before.shape == after.shape and (before != after).any()
+
+
+def test_oracle_records_a_foreign_exception_as_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oracle itself can fail: a KeyError from the decoder is a crash, saved with its traceback."""
+    seed = fuzz.load_seeds()[0]
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(saecodec, "decode", broken)
+    monkeypatch.setattr(saecodec, "decode_image", broken, raising=False)
+    oracle = fuzz.Oracle(tmp_path, with_verify=False)
+    assert oracle.execute(fuzz.Forged(seed.data, seed.key, None)).startswith("CRASH KeyError")
+    assert sum(c for k, c in oracle.crashes.items() if k.startswith("crash")) == 1
+    assert len(list(tmp_path.glob("crash-*.saec"))) == 1 and "KeyError" in next(tmp_path.glob("crash-*.txt")).read_text()
+
+
+# NumPy casting a NaN weight, Pillow reading a damaged EXIF block: warnings, not errors of the contract.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::UserWarning")
+@pytest.mark.parametrize("target, executions", [("raw", 5000), ("resign", 5000)])
+def test_short_random_pass(target: str, executions: int, tmp_path: Path) -> None:
+    """A seeded, bounded pass of the random engine (the same inputs on every run): no exception outside
+    SaecError, no execution over 10 s, no RSS growth over 2 bytes per declared output byte + 64 MiB."""
+    seeds = fuzz.load_seeds()
+    oracle = fuzz.Oracle(tmp_path, time_bound=10.0, with_verify=target == "raw")
+    fuzz.warm_up(oracle, seeds)
+    fuzz.run_random(target, oracle, seeds, seed=20240, executions=executions, seconds=None)
+    report = oracle.report(f"{target} test pass")
+    crashes = {k: c for k, c in oracle.crashes.items() if k.startswith("crash")}
+    assert oracle.executions + sum(oracle.harness_errors.values()) == executions, report
+    assert not crashes, report
+    assert oracle.slow_findings == 0 and oracle.memory_findings == 0, report
+    if target == "resign":
+        # The harness is only useful if mutated files pass the tag and reach the decoders.
+        decoded = Counter({k: c for k, c in oracle.outcomes.items() if k.startswith("decode: ")})
+        assert decoded["decode: AuthenticationError"] < 0.2 * executions, report
+        assert decoded["decode: ok"] > 0.05 * executions, report
+        assert not oracle.harness_errors, report
