@@ -19,7 +19,7 @@ from .crypto.keystreams import apply_keystream
 from .crypto.mac import compute_tag, verify_tag
 from .crypto.subkeys import derive_file_keys
 from .errors import FormatError, InputError, LimitExceededError
-from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope
+from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope, read_envelope_from
 from .errors import AuthenticationError
 from .format.header import (
     CIPHERS,
@@ -51,20 +51,19 @@ DataSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", Binary
 Context = Union[bytes, bytearray, memoryview, str, None]
 
 
-def _read_data(source: DataSource) -> bytes:
-    """Bytes of a .saec file given as bytes, a path or a binary file object."""
+def _read_envelope(source: DataSource, limits: Limits) -> Envelope:
+    """Frame a .saec file given as bytes, a path or a binary file object. Files and streams are read with
+    the framed reader: only as much as the preamble and header announce (bounded by the limits), so a
+    path to /dev/zero or an endless pipe fails at its first bytes instead of filling memory."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
+        return read_envelope(bytes(source), limits)
     if hasattr(source, "read"):
-        data = source.read()
-        if not isinstance(data, (bytes, bytearray)):
-            raise InputError("file objects must be opened in binary mode")
-        return bytes(data)
+        return read_envelope_from(source, limits)
     try:
         with open(source, "rb") as handle:
-            return handle.read()
+            return read_envelope_from(handle, limits)
     except OSError as exc:
-        raise InputError(f"cannot read {os.fspath(source)!r}: {exc.strerror}") from None
+        raise InputError(f"cannot read {os.fspath(source)!r}: {exc.strerror or exc}") from None
 
 
 def _check_key(key: Any) -> None:
@@ -276,7 +275,7 @@ def _authenticate(envelope: Envelope, key: Key, limits: Limits, bound: bytes | N
 
 def inspect(data: DataSource, *, limits: Limits = DEFAULT_LIMITS) -> Header:
     """The header of a .saec file, fully validated but NOT authenticated (no key needed)."""
-    return read_envelope(_read_data(data), limits).header(limits)
+    return _read_envelope(data, limits).header(limits)
 
 
 def verify(data: DataSource, key: Key, *, context: Context = None, limits: Limits = DEFAULT_LIMITS) -> Header:
@@ -284,7 +283,7 @@ def verify(data: DataSource, key: Key, *, context: Context = None, limits: Limit
     missing ``context``, or tampering."""
     _check_key(key)
     bound = _context_bytes(context)
-    header, _ = _authenticate(read_envelope(_read_data(data), limits), key, limits, bound)
+    header, _ = _authenticate(_read_envelope(data, limits), key, limits, bound)
     return header
 
 
@@ -321,7 +320,7 @@ def decode_image(
     profile back into an image file, or to honour the EXIF orientation)."""
     _check_key(key)
     bound = _context_bytes(context)
-    envelope = read_envelope(_read_data(data), limits)
+    envelope = _read_envelope(data, limits)
     header, encryption_key = _authenticate(envelope, key, limits, bound)
     try:  # within the limits memory is the output and the file's size (spec section 7); a machine may have less
         plain = apply_keystream(header.crypto.cipher, encryption_key, envelope.payload)

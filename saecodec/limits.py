@@ -17,7 +17,9 @@ class Limits:
     limits bound the paper profile's decoder, whose shape the file chooses: with them a decoder's work is at
     most ``max_paper_macs_per_pixel`` multiply-adds (and as many ``exp``) per pixel and its working memory a
     few vectors of ``max_paper_units`` values (spec section 7, step 8). The defaults admit what writers use,
-    64-16-4 at block 8 (16 or 17 multiply-adds per pixel), with room to spare.
+    64-16-4 at block 8 (16 or 17 multiply-adds per pixel), with room to spare. ``max_file_bytes`` bounds
+    what a reader takes in at all, so that a stream that never ends (a link to /dev/zero, a pipe) or a
+    header announcing a huge payload is refused before it is read.
     """
 
     max_header_bytes: int = 65536
@@ -33,6 +35,10 @@ class Limits:
     max_paper_depth: int = 4  # decoder layers, model.level (the format allows up to 7)
     max_paper_macs_per_pixel: int = 64  # sum of layers[j] * layers[j+1] for j < level, over B * B
     max_metadata_bytes: int = 1 << 24  # EXIF + ICC + XMP: 16 MiB is far above any camera's
+    # The longest input read into memory: a .saec file (checked against the length its header announces,
+    # before the payload is read) or an image read from a pipe. 4 GiB is about twice the largest file a
+    # writer makes within the other defaults (2^28 RGBA pixels at step 0.5 of noise: under 2 GiB).
+    max_file_bytes: int = 1 << 32
 
     def check_image(self, height: int, width: int) -> None:
         if height < 1 or width < 1:  # no limit makes an empty image valid: malformed, not too large

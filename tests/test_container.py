@@ -1,5 +1,10 @@
 """Header schema and container framing, without any training or decoding."""
 
+import io
+import json
+import os
+from pathlib import Path
+
 import msgpack
 import pytest
 from hypothesis import given, settings
@@ -15,7 +20,7 @@ from saecodec.errors import (
     UnsupportedFeatureError,
     UnsupportedVersionError,
 )
-from saecodec.format.container import MAGIC, TAG_BYTES, assemble, read_envelope
+from saecodec.format.container import MAGIC, TAG_BYTES, assemble, read_envelope, read_envelope_from
 from saecodec.format.header import (
     MODES,
     CryptoInfo,
@@ -27,6 +32,8 @@ from saecodec.format.header import (
     pack_header,
 )
 from saecodec.limits import Limits
+
+VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 
 
 def make_header(height=10, width=13, mode="RGB", level=1, weights="f32le", cipher="chacha20", kdf=None, models=1):
@@ -221,3 +228,130 @@ def test_header_keys_must_be_strings_at_every_level(bad_key):
     mapping["image"][bad_key] = 1
     with pytest.raises(FormatError):
         read_envelope(_frame_raw_header(msgpack.packb(mapping, use_bin_type=True, strict_types=False)))
+
+
+# ------------------------------------------------------------------------------------------ framed stream reader
+
+
+class _Endless(io.RawIOBase):
+    """A real, endless binary stream (like /dev/zero or a pipe that never closes) that counts what it gave."""
+
+    def __init__(self, prefix: bytes = b"", fill: int = 0) -> None:
+        self.prefix, self.fill, self.given = prefix, fill, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = len(buffer)
+        head = self.prefix[self.given : self.given + n]
+        chunk = head + bytes([self.fill]) * (n - len(head))
+        buffer[:n] = chunk
+        self.given += n
+        return n
+
+
+def _outcome(call):
+    try:
+        call()
+    except SaecError as exc:
+        return type(exc)
+    return None
+
+
+def test_stream_reader_agrees_with_bytes_reader_on_every_truncation():
+    data = frame(make_header(mode="RGBA"))
+    for length in range(len(data) + 1):
+        prefix = data[:length]
+        expected = _outcome(lambda: read_envelope(prefix).header())
+        got = _outcome(lambda: read_envelope_from(io.BytesIO(prefix)).header())
+        assert got is expected, length
+    assert read_envelope_from(io.BytesIO(data)).header() == make_header(mode="RGBA")
+
+
+@pytest.mark.parametrize("change", ["magic", "version", "header-limit", "not-msgpack", "trailing", "sections"])
+def test_stream_reader_raises_the_same_classes_in_the_same_order(change):
+    data = bytearray(frame(make_header()))
+    limits = Limits()
+    if change == "magic":
+        data[0] ^= 1
+    elif change == "version":
+        data[8] = 7
+    elif change == "header-limit":
+        limits = Limits(max_header_bytes=16)
+    elif change == "not-msgpack":
+        data = bytearray(_frame_raw_header(b"\xc1" * 20))
+    elif change == "trailing":
+        data += b"\0"
+    else:
+        data = bytearray(rewrite(make_header(), ("sections",), [["latent", -1]]))
+    expected = _outcome(lambda: read_envelope(bytes(data), limits).header(limits))
+    assert expected is not None
+    assert _outcome(lambda: read_envelope_from(io.BytesIO(bytes(data)), limits).header(limits)) is expected
+
+
+def test_endless_zeros_fail_at_the_preamble():
+    stream = _Endless()
+    with pytest.raises(FormatError, match="not a .saec file"):
+        read_envelope_from(stream)
+    assert stream.given <= 14
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_dev_zero_by_path_and_through_a_symlink_fails_at_once(tmp_path):
+    import saecodec
+
+    link = tmp_path / "zero.saec"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(FormatError, match="not a .saec file"):
+        saecodec.inspect(link)
+    with open(link, "rb") as handle:
+        with pytest.raises(FormatError):
+            saecodec.inspect(handle)
+
+
+def test_a_valid_file_followed_by_endless_data_reads_one_byte_past_it():
+    data = frame(make_header())
+    stream = _Endless(prefix=data, fill=7)
+    with pytest.raises(FormatError, match="unexpected bytes"):
+        read_envelope_from(stream)
+    assert stream.given == len(data) + 1  # the raw stream is unbuffered: exactly what the reader asked for
+
+
+def test_a_huge_announced_payload_is_refused_before_it_is_read():
+    header = make_header(height=3000, width=3000)  # a payload of a few MB
+    data = frame(header)
+    head_len = len(data) - header.payload_length  # preamble + header + tag
+    limits = Limits(max_file_bytes=len(data) - 1)
+    stream = _Endless(prefix=data)
+    with pytest.raises(LimitExceededError, match="max_file_bytes"):
+        read_envelope_from(stream, limits)
+    assert stream.given == head_len  # preamble, header and 32 bytes; nothing of the announced payload
+    with pytest.raises(LimitExceededError):  # the same file in memory gives the same error
+        read_envelope(data, limits).header(limits)
+    assert read_envelope_from(io.BytesIO(data), Limits(max_file_bytes=len(data))).header() == header
+
+
+def test_max_file_bytes_default_is_documented_and_generous():
+    assert Limits().max_file_bytes == 1 << 32
+
+
+def test_text_streams_are_refused():
+    with pytest.raises(InputError, match="binary"):
+        read_envelope_from(io.StringIO("text"))
+
+
+@pytest.mark.parametrize("entry", json.loads((VECTORS / "files.json").read_text())["vectors"], ids=lambda e: e["name"])
+def test_every_vector_fails_or_decodes_the_same_from_a_path_a_stream_and_bytes(entry):
+    import saecodec
+
+    path = VECTORS / entry["file"]
+    key = (saecodec.key_from_password(entry["password"]) if "password" in entry
+           else saecodec.SecretKey(bytes.fromhex(entry["key"])))
+    context = entry.get("context")
+    outcomes = set()
+    for source in (path.read_bytes(), path):
+        outcomes.add(_outcome(lambda: saecodec.verify(source, key, context=context)))
+    with open(path, "rb") as handle:
+        outcomes.add(_outcome(lambda: saecodec.verify(handle, key, context=context)))
+    assert len(outcomes) == 1, outcomes
