@@ -19,7 +19,12 @@ inputs writing one output, or an existing output without ``force``, fail at once
   The output directory is never walked into.
 
 Running: every job reads its input, converts it and writes its output atomically (:mod:`saecodec.files`);
-a failure is recorded in its :class:`FileResult` and the other jobs go on.
+a failure is recorded in its :class:`FileResult` and the other jobs go on. Inputs are read with bounds: a
+.saec file through the framed reader (:func:`saecodec.format.container.read_envelope_from`: only what its
+header announces, so a link to /dev/zero fails at its first bytes), an image lazily by Pillow
+(:func:`saecodec.files.image_stream`). An output path holding a symbolic link or anything but a regular
+file is never replaced, even with ``force`` (that job fails). ``-`` (standard input or output) has no
+place in a batch: :func:`plan` refuses it.
 
 * ``workers=1``: in this process.
 * ``workers=N``: a process pool. On Linux it forks (the children inherit the imported, compiled Numba
@@ -43,7 +48,6 @@ import io
 import json
 import multiprocessing
 import os
-import re
 import signal
 import threading
 import time
@@ -51,11 +55,15 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Iterable, Sequence, Union
 
+from .choices import OUTPUT_FORMATS, STDIO
 from .codec import decode, encode_with_stats, verify
 from .crypto.keys import Key, Password, SecretKey, load_key
 from .errors import AuthenticationError, InputError, KeyFileError, SaecError
-from .files import FileAccessError, OutputExistsError, describe_os_error, write_atomic
+from .files import (FileAccessError, OutputExistsError, check_replaceable, clean_message, describe_os_error,
+                    image_stream, write_atomic)
+from .format.container import read_envelope_from
 from .keyring import PASSWORD_ENV, KeySource
+from .limits import DEFAULT_LIMITS
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -82,13 +90,7 @@ IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".tga"}
 )
 SAEC_EXTENSION = ".saec"
-# Decoded images are written losslessly: re-compressing them lossily would measure two codecs at once.
-OUTPUT_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "png": ("PNG", ".png", {}),
-    "tiff": ("TIFF", ".tiff", {}),
-    "bmp": ("BMP", ".bmp", {}),
-    "webp": ("WEBP", ".webp", {"lossless": True}),
-}
+# OUTPUT_FORMATS (saecodec.choices): decoded images are written losslessly, in png, tiff, bmp or webp.
 OPERATIONS = ("encode", "decode", "verify")
 
 # Failure kinds, from which the CLI derives its exit codes.
@@ -296,6 +298,8 @@ def plan(
     if ext is not None and output_dir is None:
         raise PlanError(f"{op} needs an output directory")
     out_dir = None if output_dir is None else os.fspath(output_dir)
+    if out_dir == STDIO or any(os.fspath(item) == STDIO for item in inputs):
+        raise PlanError("'-' (standard input or output) cannot be used in batch mode: name files or directories")
     if out_dir is not None and os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise PlanError(f"output {out_dir!r} is not a directory")
     out_real = None if out_dir is None else os.path.realpath(out_dir)
@@ -366,10 +370,20 @@ def classify(exc: BaseException) -> str:
     return KIND_INTERNAL
 
 
-def _read(path: str) -> bytes:
+def _read_saec(path: str) -> bytes:
+    """A .saec input's bytes, framed while read: never more than its header announces (within the limits)."""
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return read_envelope_from(handle, DEFAULT_LIMITS).data
+    except FileAccessError:
+        raise
+    except OSError as exc:
+        raise FileAccessError(f"cannot read: {describe_os_error(exc)}") from None
+
+
+def _open_image(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
     except OSError as exc:
         raise FileAccessError(f"cannot read: {describe_os_error(exc)}") from None
 
@@ -404,14 +418,18 @@ def execute(job: Job, options: Options, key: Key) -> FileResult:
     """Run one job; every failure becomes a failed result, only Ctrl-C escapes."""
     start = time.perf_counter()
     try:
-        data = _read(job.input)
+        if job.output is not None:  # before the work: a link or device at the output fails at once
+            check_replaceable(job.output)
         if options.op == "encode":
             assert job.output is not None
-            result = encode_with_stats(io.BytesIO(data), key, **options.encode, **_context_kwargs(options, job))
+            with _open_image(job.input) as handle:
+                source = image_stream(handle, DEFAULT_LIMITS, name="the input")
+                result = encode_with_stats(source, key, **options.encode, **_context_kwargs(options, job))
             _prepare_output(job.output)
             write_atomic(job.output, result.data, force=options.force)
             return FileResult(job.input, job.output, "ok", result.file_bytes, result.bpp, result.psnr,
                               time.perf_counter() - start)
+        data = _read_saec(job.input)
         if options.op == "decode":
             assert job.output is not None
             pixels = decode(data, key, **_context_kwargs(options, job))
@@ -436,12 +454,9 @@ def execute(job: Job, options: Options, key: Key) -> FileResult:
         return _failed(job, start, f"{type(exc).__name__}: {exc}", KIND_INTERNAL)
 
 
-_IN_MEMORY_FILE = re.compile(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
-
-
 def _failed(job: Job, start: float, message: str, kind: str) -> FileResult:
-    # Inputs are read here and handed to the codec in memory; the line names the file, not the buffer.
-    text = " ".join(_IN_MEMORY_FILE.sub("", message).split()) or "unknown error"
+    # Inputs are opened here and handed to the codec as file objects; the line names the file, not them.
+    text = clean_message(message) or "unknown error"
     return FileResult(job.input, job.output, "failed", seconds=time.perf_counter() - start, error=text, kind=kind)
 
 

@@ -50,23 +50,33 @@ Exit codes:
 
 from __future__ import annotations
 
+# Only light modules here: ``saec --help`` and a usage error never load numpy, Numba or the codec, and a
+# Ctrl-C during those heavy imports (done inside the commands, within main's handler) exits quietly.
 import argparse
 import getpass
 import io
 import json
 import os
+import signal
 import sys
 import time
-from typing import Any, Callable, NoReturn, Sequence
+import warnings
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, NoReturn, Sequence
 
-from . import __version__, batch, keyring
-from .codec import DEFAULT_PROFILE, PROFILES, EncodeResult, decode, encode_with_stats, inspect, verify
-from .crypto.keys import Key, Password, generate_key, load_key
+from . import __version__
+from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, KEY_FILE_ENV, KEYRING_ENV,
+                      OUTPUT_FORMATS, PASSWORD_ENV, PROFILES, STDIO)
 from .errors import AuthenticationError, KeyFileError, SaecError
-from .files import FileAccessError, OutputExistsError, write_atomic
-from .format.header import CIPHERS, Header, ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
-from .profiles.rd import CHROMA_CHOICES, DEFAULT_QUALITY
+from .files import (FileAccessError, OutputExistsError, check_replaceable, clean_message, image_stream, open_input,
+                    write_atomic)
 from .limits import DEFAULT_LIMITS
+
+if TYPE_CHECKING:
+    from . import batch
+    from .codec import EncodeResult
+    from .crypto.keys import Key
+    from .format.container import Envelope
+    from .format.header import Header
 
 __all__ = ["main", "build_parser", "write_atomic", "EXIT_OK", "EXIT_INTERNAL", "EXIT_USAGE", "EXIT_IO",
            "EXIT_INVALID", "EXIT_AUTH", "EXIT_KEY", "EXIT_MIXED", "EXIT_INTERRUPTED"]
@@ -81,8 +91,9 @@ EXIT_KEY = 6
 EXIT_MIXED = 7
 EXIT_INTERRUPTED = 130
 
-PASSWORD_ENV = keyring.PASSWORD_ENV
 PROG = "saec"
+LOGISTIC_WARNING = ("the logistic cipher is the paper's chaotic map, not secure; use chacha20 (the default) "
+                    "for secrecy")
 
 _EPILOG = """\
 key: --key-file KEYFILE, --key-id ID ($SAEC_KEYRING/ID.key) or --password, which reads
@@ -139,7 +150,30 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _display(path: str) -> str:
-    return repr(os.fspath(path))
+    """How an input is named in messages: its path quoted, or 'standard input' for ``-``."""
+    return "standard input" if path == STDIO else repr(os.fspath(path))
+
+
+def _display_out(path: str) -> str:
+    return "standard output" if path == STDIO else repr(os.fspath(path))
+
+
+def _warn(message: str) -> None:
+    """One line ``saec: warning: ...`` on stderr. Warnings are not silenced by --quiet (which silences
+    progress and report lines): they say that something is not as safe as the user may think."""
+    text = " ".join(str(message).split())
+    try:
+        sys.stderr.write(f"{PROG}: warning: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` for the command: a library warning (a key file readable by others) is one
+    ``saec: warning:`` line, never Python's two lines with a source location."""
+    _warn(clean_message(str(message)))
 
 
 def _describe_os_error(exc: OSError) -> str:
@@ -149,21 +183,65 @@ def _describe_os_error(exc: OSError) -> str:
     return reason
 
 
-def _read_input(path: str) -> bytes:
-    """The bytes of an input file; any failure to open or read it is an I/O error (exit 3)."""
+def _stdin_terminal_check(what: str) -> None:
+    """Binary data is never read from a terminal (like gzip): ``-`` must be a pipe or a redirected file."""
+    if _stdin_is_tty():
+        raise CliError(EXIT_USAGE, f"refusing to read {what} from a terminal: pipe or redirect it into "
+                                   "standard input, or name a file")
+
+
+def _stdout_terminal_check(what: str) -> None:
+    if _isatty(sys.stdout):
+        raise CliError(EXIT_USAGE, f"refusing to write {what} to a terminal: redirect or pipe standard output, "
+                                   "or name a file with -o")
+
+
+def _read_saec(path: str) -> Envelope:
+    """An input .saec file (``-``: standard input), framed while it is read: only as much as its header
+    announces, within the limits, so /dev/zero or an endless pipe fails at once. I/O failures are exit 3."""
+    from .format.container import read_envelope_from
+
+    if path == STDIO:
+        _stdin_terminal_check(".saec data")
+    handle = open_input(path)
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        with handle:
+            return read_envelope_from(handle, DEFAULT_LIMITS)
+    except FileAccessError:
+        raise
     except OSError as exc:
         raise CliError(EXIT_IO, f"cannot read {_display(path)}: {exc.strerror or exc}") from None
 
 
+def _write_stdout(data: bytes) -> None:
+    """Binary output on standard output, straight (no temporary file: a pipe has nothing to rename)."""
+    sys.stdout.flush()
+    stream = getattr(sys.stdout, "buffer", sys.stdout)
+    stream.write(data)
+    stream.flush()
+
+
+def _check_stdio(args: argparse.Namespace) -> None:
+    """``-`` names standard input or output; it stands alone (one input, no batch mode)."""
+    inputs = args.input if isinstance(args.input, list) else [args.input]
+    if STDIO in inputs and len(inputs) > 1:
+        raise CliError(EXIT_USAGE, "'-' (standard input) must be the only input")
+    if getattr(args, "output", None) == STDIO and (len(inputs) > 1 or getattr(args, "recursive", False)
+                                                   or any(os.path.isdir(p) for p in inputs if p != STDIO)):
+        raise CliError(EXIT_USAGE, "'-o -' (standard output) takes one input file, not batch mode")
+    if STDIO in inputs and getattr(args, "password", False) and os.environ.get(PASSWORD_ENV) is None:
+        raise CliError(EXIT_USAGE, f"--password with standard input as the input needs ${PASSWORD_ENV}: "
+                                   "there is no terminal to prompt on")
+
+
 def _check_output(path: str, force: bool) -> None:
-    """Fail early (before any expensive work) if the output exists or its directory cannot take it."""
+    """Fail early (before any expensive work) if the output exists or its directory cannot take it. A
+    symbolic link or a non-regular file (device, FIFO, directory) is never replaced, even with --force."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise CliError(EXIT_IO, f"cannot write {_display(path)}: it is a directory")
+    check_replaceable(path)  # FileAccessError: exit 3
     if os.path.lexists(path) and not force:
         raise CliError(EXIT_USAGE, f"{_display(path)} already exists (use --force to overwrite)")
-    if os.path.isdir(path):
-        raise CliError(EXIT_IO, f"cannot write {_display(path)}: it is a directory")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CliError(EXIT_IO, f"cannot write {_display(path)}: directory {directory!r} does not exist")
@@ -203,12 +281,15 @@ def _read_password(confirm: bool) -> str:
 def _check_key_source(args: argparse.Namespace) -> None:
     """Fail early (before reading inputs or prompting) when no key source is given or configured."""
     if args.key_file is None and not args.password and args.key_id is None \
-            and not os.environ.get(keyring.KEY_FILE_ENV):
-        raise CliError(EXIT_USAGE, f"no key: give --key-file, --key-id or --password, or set ${keyring.KEY_FILE_ENV}")
+            and not os.environ.get(KEY_FILE_ENV):
+        raise CliError(EXIT_USAGE, f"no key: give --key-file, --key-id or --password, or set ${KEY_FILE_ENV}")
 
 
 def _get_key(args: argparse.Namespace, *, confirm: bool) -> Key:
     """The key itself, for work done on this machine (this process or its local workers)."""
+    from . import keyring
+    from .crypto.keys import Password, load_key
+
     if args.key_file is not None:
         return load_key(args.key_file)
     if args.key_id is not None:
@@ -221,6 +302,8 @@ def _get_key(args: argparse.Namespace, *, confirm: bool) -> Key:
 
 def _key_reference(args: argparse.Namespace) -> batch.KeyReference:
     """What a Dask worker needs to find the key itself: a path or a name, never the secret."""
+    from . import batch, keyring
+
     if args.key_file is not None:
         return batch.KeyFile(os.path.abspath(args.key_file))
     if args.key_id is not None:
@@ -228,7 +311,7 @@ def _key_reference(args: argparse.Namespace) -> batch.KeyReference:
     if args.password:
         return batch.PasswordEnv(getattr(args, "scrypt_log2n", 17))
     _check_key_source(args)
-    return batch.KeyFile(os.path.abspath(os.environ[keyring.KEY_FILE_ENV]))
+    return batch.KeyFile(os.path.abspath(os.environ[KEY_FILE_ENV]))
 
 
 def _context(args: argparse.Namespace) -> dict[str, Any]:
@@ -236,6 +319,8 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
     text = getattr(args, "context", None)
     if text is None:
         return {}
+    from . import batch
+
     if not batch.context_supported():
         raise CliError(EXIT_USAGE, "--context needs a saecodec whose codec binds a context")
     return {"context": text}
@@ -331,6 +416,11 @@ def _output_format(path: str) -> str:
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
+    from .crypto.keys import generate_key
+
+    if args.output == STDIO:  # a text line, so a terminal is allowed (like age-keygen)
+        _write_stdout(generate_key().to_text().encode("ascii"))
+        return EXIT_OK
     _check_output(args.output, args.force)
     key = generate_key()
     write_atomic(args.output, key.to_text().encode("ascii"), force=args.force, mode=0o600)
@@ -338,8 +428,12 @@ def _cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _is_batch(args: argparse.Namespace) -> bool:
-    """Several inputs, a directory input or a directory output: see the module docstring."""
+    """Several inputs, a directory input or a directory output: see the module docstring. ``-`` is
+    standard input or output, never a directory."""
+    _check_stdio(args)
     out = args.output
+    if out == STDIO or args.input == [STDIO]:
+        return False
     return (len(args.input) > 1 or any(os.path.isdir(path) for path in args.input) or args.recursive
             or os.path.isdir(out) or out.endswith(("/", os.sep)))
 
@@ -363,30 +457,42 @@ def _single_mode_checks(args: argparse.Namespace) -> bool:
 def _cmd_encode(args: argparse.Namespace) -> int:
     options = _profile_options(args)
     if _is_batch(args):
+        if args.cipher == "logistic":
+            _warn(LOGISTIC_WARNING)
         return _run_batch(args, "encode", options)
     args.input = args.input[0]
     _check_key_source(args)
     if _single_mode_checks(args):
         return EXIT_OK
-    _check_output(args.output, args.force)
+    if args.output == STDIO:
+        _stdout_terminal_check(".saec data")
+    else:
+        _check_output(args.output, args.force)
+    if args.input == STDIO:
+        _stdin_terminal_check("image data")
     context = _context(args)
-    try:
-        handle = open(args.input, "rb")  # before the password prompt: a typo in IN fails at once
-    except OSError as exc:
-        raise CliError(EXIT_IO, f"cannot read {_display(args.input)}: {exc.strerror or exc}") from None
+    if args.cipher == "logistic":
+        _warn(LOGISTIC_WARNING)
+    handle = open_input(args.input)  # before the password prompt: a typo in IN fails at once
     try:
         key = _get_key(args, confirm=True)
     except BaseException:
         handle.close()
         raise
+    from .codec import encode_with_stats
+
     bar = _ProgressBar(sys.stderr, "encoding") if not args.quiet and _isatty(sys.stderr) else None
     try:
         with handle:
-            result = encode_with_stats(handle, key, cipher=args.cipher, progress=bar, **options, **context)
+            source = image_stream(handle, DEFAULT_LIMITS, name=_display(args.input))
+            result = encode_with_stats(source, key, cipher=args.cipher, progress=bar, **options, **context)
     finally:
         if bar is not None:
             bar.finish()
-    write_atomic(args.output, result.data, force=args.force)
+    if args.output == STDIO:
+        _write_stdout(result.data)
+    else:
+        write_atomic(args.output, result.data, force=args.force)
     if not args.quiet:  # on stderr, like the progress bar: stdout stays free for machine-readable output
         print(_encode_report(args, result), file=sys.stderr)
     return EXIT_OK
@@ -411,6 +517,8 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
     """One line: what was written and what it achieved (the PSNR of exactly what decode returns)."""
+    from .format.header import ModelInfo, RdModelInfo, RdQuantInfo
+
     header = result.header
     if result.profile == "rd":
         assert isinstance(header.quant, RdQuantInfo) and isinstance(header.model, RdModelInfo)
@@ -425,28 +533,32 @@ def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
         assert isinstance(header.model, ModelInfo)
         setting = f"level {header.model.level}"
     quality = "lossless" if result.psnr == float("inf") else f"PSNR {result.psnr:.2f} dB"
-    return (f"{_display(args.output)}: {result.file_bytes} bytes, {result.bpp:.3f} bpp, {quality} "
+    return (f"{_display_out(args.output)}: {result.file_bytes} bytes, {result.bpp:.3f} bpp, {quality} "
             f"({result.profile} profile, {setting})")
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
-    from .imaging.io import to_pil
-
     if _is_batch(args):
         return _run_batch(args, "decode", {})
     args.input = args.input[0]
     _check_key_source(args)
     if _single_mode_checks(args):
         return EXIT_OK
-    if args.format is not None:
-        fmt, _, params = batch.OUTPUT_FORMATS[args.format]
+    if args.format is not None or args.output == STDIO:
+        fmt, _, params = OUTPUT_FORMATS[args.format or "png"]
     else:
         fmt, params = _output_format(args.output), {}
-    _check_output(args.output, args.force)
+    if args.output == STDIO:
+        _stdout_terminal_check("image data")
+    else:
+        _check_output(args.output, args.force)
     context = _context(args)
-    data = _read_input(args.input)
+    envelope = _read_saec(args.input)
     key = _get_key(args, confirm=False)
-    pixels = decode(data, key, **context)
+    from .codec import decode
+    from .imaging.io import to_pil
+
+    pixels = decode(envelope.data, key, **context)
     buffer = io.BytesIO()
     image = to_pil(pixels)
     try:
@@ -455,12 +567,18 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         raise CliError(
             EXIT_USAGE, f"cannot save a {image.mode} image as {fmt}: {exc} (use .png, which takes every mode)"
         ) from None
-    write_atomic(args.output, buffer.getvalue(), force=args.force)
+    if args.output == STDIO:
+        _write_stdout(buffer.getvalue())
+    else:  # 0666 minus the umask, like gpg -d and age -d: see "Decoded images" in the module docstring
+        write_atomic(args.output, buffer.getvalue(), force=args.force)
     return EXIT_OK
 
 
-_KIND_CODES = {batch.KIND_IO: EXIT_IO, batch.KIND_INVALID: EXIT_INVALID, batch.KIND_AUTH: EXIT_AUTH,
-               batch.KIND_KEY: EXIT_KEY, batch.KIND_EXISTS: EXIT_USAGE, batch.KIND_INTERNAL: EXIT_INTERNAL}
+def _kind_codes() -> dict[str, int]:
+    from . import batch
+
+    return {batch.KIND_IO: EXIT_IO, batch.KIND_INVALID: EXIT_INVALID, batch.KIND_AUTH: EXIT_AUTH,
+            batch.KIND_KEY: EXIT_KEY, batch.KIND_EXISTS: EXIT_USAGE, batch.KIND_INTERNAL: EXIT_INTERNAL}
 
 
 def _batch_exit_code(codes: Sequence[int]) -> int:
@@ -484,6 +602,9 @@ def _report_line(op: str, result: batch.FileResult) -> str:
 
 def _run_batch(args: argparse.Namespace, op: str, encode_options: dict[str, Any]) -> int:
     """Plan, then run with one progress bar, a line per failure (and per file unless --quiet), a summary."""
+    from . import batch
+
+    kind_codes = _kind_codes()
     scheduler = getattr(args, "scheduler", None)
     workers = getattr(args, "workers", None)
     if scheduler is not None and workers is not None:
@@ -526,7 +647,7 @@ def _run_batch(args: argparse.Namespace, op: str, encode_options: dict[str, Any]
         if bar is not None:
             bar.clear()
         if result.status == "failed":
-            codes.append(_KIND_CODES.get(result.kind or "", EXIT_INTERNAL))
+            codes.append(kind_codes.get(result.kind or "", EXIT_INTERNAL))
             kind = "internal error" if result.kind == batch.KIND_INTERNAL else "error"
             print(f"{PROG}: {kind}: {_display(result.input)}: {result.error}", file=sys.stderr)
         elif not quiet:
@@ -558,45 +679,67 @@ def _summary(header: Header, file_bytes: int) -> dict[str, Any]:
     return {"file_bytes": file_bytes, "bpp": 8.0 * file_bytes / pixels}
 
 
+UNAUTHENTICATED_NOTE = ("header read without a key: not authenticated (spec section 7); "
+                        "'saec verify' checks the file with its key")
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     """One input: as always (a block, or one JSON object). Several: a block per file separated by blank
     lines, or with --json one JSON list of objects that carry their "file"; failures go to stderr."""
+    _check_stdio(args)
+    from .codec import inspect
+
     if len(args.input) == 1:
         args.input = args.input[0]
-        data = _read_input(args.input)
-        return _print_info(args.input, data, inspect(data), args.json, None)
+        envelope = _read_saec(args.input)
+        return _print_info(args.input, len(envelope.data), inspect(envelope.data), args.json, None)
     codes: list[int] = []
     docs: list[dict[str, Any]] = []
     first = True
     for path in args.input:
         try:
-            data = _read_input(path)
-            header = inspect(data)
+            envelope = _read_saec(path)
+            header = inspect(envelope.data)
         except CliError as exc:
             codes.append(exc.code)
             _fail(exc.code, str(exc))
             continue
         except SaecError as exc:
             codes.append(_exit_code_for(exc))
-            _fail(codes[-1], f"{_display(path)}: {exc}")
+            message = str(exc) if isinstance(exc, FileAccessError) else f"{_display(path)}: {exc}"
+            _fail(codes[-1], message)
             continue
         if args.json:
-            _print_info(path, data, header, True, docs)
+            _print_info(path, len(envelope.data), header, True, docs)
         else:
             if not first:
                 print()
             first = False
-            _print_info(path, data, header, False, None)
+            _print_info(path, len(envelope.data), header, False, None)
     if args.json:
         print(json.dumps(docs, indent=2))
     return _batch_exit_code(codes)
 
 
-def _print_info(path: str, data: bytes, header: Header, as_json: bool, into: list[dict[str, Any]] | None) -> int:
-    extra = _summary(header, len(data))
+def _json_doc(header: Header, extra: dict[str, Any]) -> dict[str, Any]:
+    """``info --json``: the header as stored (quant.steps in sixteenths of a level, as in the file), with
+    quant.step_levels (the same steps in pixel levels, the unit of the text output and of encode's report),
+    the file's size and rate, and "authenticated": false, since no key checked any of it."""
+    from .format.header import RdQuantInfo
+
+    out: dict[str, Any] = {"authenticated": False, "note": UNAUTHENTICATED_NOTE}
+    out.update(header.to_json_dict())
+    if isinstance(header.quant, RdQuantInfo) and isinstance(out.get("quant"), dict):
+        out["quant"]["step_levels"] = [header.quant.step(i) for i in range(len(header.quant.steps))]
+    out.update(extra)
+    return out
+
+
+def _print_info(path: str, file_bytes: int, header: Header, as_json: bool,
+                into: list[dict[str, Any]] | None) -> int:
+    extra = _summary(header, file_bytes)
     if as_json:
-        out = header.to_json_dict()
-        out.update(extra)
+        out = _json_doc(header, extra)
         if into is not None:
             into.append({"file": path, **out})
         else:
@@ -609,7 +752,7 @@ def _print_info(path: str, data: bytes, header: Header, as_json: bool, into: lis
     else:
         kdf_text = "secret-key (a 256-bit secret key file)"
     lines = [
-        f"file:        {path}",
+        f"file:        {'<standard input>' if path == STDIO else path}",
         f"format:      .saec v{header.version[0]}.{header.version[1]}",
         f"image:       {image.width}x{image.height} {image.mode}",
         *_model_lines(header),
@@ -624,6 +767,8 @@ def _print_info(path: str, data: bytes, header: Header, as_json: bool, into: lis
 
 
 def _model_lines(header: Header) -> list[str]:
+    from .format.header import ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
+
     model, quant = header.model, header.quant
     if isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo):
         steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(model.plane_names))
@@ -631,7 +776,7 @@ def _model_lines(header: Header) -> list[str]:
         return [
             f"profile:     rd ({colour}, {model.transform} {model.block}x{model.block} stock weights, "
             f"{quant.latent} entropy coder)",
-            f"quantiser:   steps {steps}; deblocking {model.deblock}/16 of the step",
+            f"quantiser:   steps in pixel levels {steps}; deblocking {model.deblock}/16 of the step",
         ]
     assert isinstance(model, ModelInfo) and isinstance(quant, QuantInfo)
     ratio = model.layers[0] / model.latent_units
@@ -647,15 +792,18 @@ def _model_lines(header: Header) -> list[str]:
 def _cmd_verify(args: argparse.Namespace) -> int:
     """One file: "OK" on stdout as always. Several (or a directory): "'path': OK" per file, failures on
     stderr, a summary line; checked in this process (verifying is cheap next to converting)."""
-    if len(args.input) > 1 or args.recursive or any(os.path.isdir(p) for p in args.input):
+    _check_stdio(args)
+    if len(args.input) > 1 or args.recursive or any(os.path.isdir(p) for p in args.input if p != STDIO):
         args.workers = 1
         return _run_batch(args, "verify", {})
     args.input = args.input[0]
     _check_key_source(args)
     context = _context(args)
-    data = _read_input(args.input)
+    envelope = _read_saec(args.input)
     key = _get_key(args, confirm=False)
-    verify(data, key, **context)
+    from .codec import verify
+
+    verify(envelope.data, key, **context)
     print("OK")
     return EXIT_OK
 
@@ -726,6 +874,8 @@ def _workers(text: str) -> int:
 
 
 def _key_id(text: str) -> str:
+    from . import keyring
+
     try:
         keyring.check_key_id(text)
     except SaecError as exc:
@@ -737,7 +887,7 @@ def _add_key_options(parser: argparse.ArgumentParser, *, scrypt_cost: bool = Fal
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--key-file", "-k", metavar="KEYFILE", help="secret key file written by 'saec keygen'")
     group.add_argument("--key-id", type=_key_id, metavar="ID",
-                       help=f"the key file ${keyring.KEYRING_ENV}/ID.key (resolved on the workers with --scheduler)")
+                       help=f"the key file ${KEYRING_ENV}/ID.key (resolved on the workers with --scheduler)")
     group.add_argument(
         "--password",
         "-p",
@@ -786,17 +936,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("keygen", help="write a new secret key file", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("-o", "--output", required=True, metavar="KEYFILE", help="key file to create (mode 0600)")
+    p.add_argument("-o", "--output", required=True, metavar="KEYFILE",
+                   help="key file to create (mode 0600); -: print the key on standard output")
     p.add_argument("-f", "--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(func=_cmd_keygen)
 
     p = sub.add_parser("encode", help="compress and encrypt an image", epilog=_EPILOG, formatter_class=formatter)
     p.add_argument("input", metavar="IN", nargs="+",
-                   help="image files (8-bit L, LA, RGB or RGBA; palette and bilevel converted) or directories")
+                   help="image files (8-bit L, LA, RGB or RGBA; palette and bilevel converted) or directories; "
+                        "-: standard input")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="file to write (one input), or directory (batch mode: several inputs, a directory, DIR/)")
+                   help="file to write (one input; -: standard output, never a terminal), or directory (batch "
+                        "mode: several inputs, a directory, DIR/)")
     _add_key_options(p, scrypt_cost=True)
-    p.add_argument("--cipher", choices=CIPHERS, default="chacha20", help="payload cipher (default chacha20)")
+    p.add_argument("--cipher", choices=CIPHERS, default="chacha20",
+                   help="payload cipher: chacha20 (default); logistic is the paper's chaotic map, not secure "
+                        "(kept for reproduction; prints a warning)")
     p.add_argument("--profile", choices=PROFILES, default=None,
                    help="rd: rate-distortion profile (default); paper: the paper's SAE (implied by --level/--seed)")
     target = p.add_mutually_exclusive_group()
@@ -813,30 +968,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
     p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")
     _add_batch_options(p, "encode")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report lines (errors stay)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no report lines (errors and warnings stay)")
     p.set_defaults(func=_cmd_encode)
 
     p = sub.add_parser("decode", help="decrypt and decompress to an image", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories")
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories; -: standard input")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="image to write, format from the extension (one input), or directory (batch mode)")
+                   help="image to write, format from the extension (one input; -: standard output, format "
+                        "from --format, default png), or directory (batch mode); written with mode 0666 "
+                        "minus the umask (set umask 077 to keep decrypted images private)")
     _add_key_options(p)
-    p.add_argument("--format", choices=tuple(batch.OUTPUT_FORMATS), default=None,
-                   help="image format to write (batch default png; WebP is written lossless)")
+    p.add_argument("--format", choices=tuple(OUTPUT_FORMATS), default=None,
+                   help="image format to write (with -o - or in batch mode: default png; WebP is written "
+                        "lossless)")
     _add_batch_options(p, "decode")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report lines (errors stay)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar and no report lines (errors and warnings stay)")
     p.set_defaults(func=_cmd_decode)
 
     p = sub.add_parser("info", help="show a file's header (no key needed)", epilog=_EPILOG, formatter_class=formatter)
-    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files")
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files; -: standard input")
     p.add_argument("--json", action="store_true",
-                   help="print the header as JSON (several files: a JSON list of objects with a 'file' key)")
+                   help="print the header as JSON, with \"authenticated\": false (several files: a JSON list of "
+                        "objects with a 'file' key); quant.steps as stored (sixteenths of a pixel level), "
+                        "quant.step_levels in pixel levels")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser(
         "verify", help="check a file's authenticity without decoding", epilog=_EPILOG, formatter_class=formatter
     )
-    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories")
+    p.add_argument("input", metavar="IN.saec", nargs="+", help=".saec files or directories; -: standard input")
     _add_key_options(p)
     p.add_argument("--context", metavar="TEXT", default=None, help="the context the files were encoded with")
     p.add_argument("-r", "--recursive", action="store_true", help="descend into subdirectories")
@@ -849,7 +1011,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _exit_code_for(exc: SaecError) -> int:
-    if isinstance(exc, OutputExistsError) or isinstance(exc, batch.PlanError):
+    batch = sys.modules.get(f"{__package__}.batch")  # a PlanError exists only once batch was imported
+    if isinstance(exc, OutputExistsError) or (batch is not None and isinstance(exc, batch.PlanError)):
         return EXIT_USAGE
     if isinstance(exc, FileAccessError):
         return EXIT_IO
@@ -862,7 +1025,7 @@ def _exit_code_for(exc: SaecError) -> int:
 
 def _fail(code: int, message: str, *, internal: bool = False) -> int:
     kind = "internal error" if internal else "error"
-    text = " ".join(str(message).split()) or "unknown error"
+    text = clean_message(str(message)) or "unknown error"
     try:
         sys.stderr.write(f"{PROG}: {kind}: {text}\n")
         sys.stderr.flush()
@@ -892,8 +1055,47 @@ def _refuse_password_argument(argv: Sequence[str]) -> None:
                                        f"${PASSWORD_ENV} or the terminal prompt, never from the command line")
 
 
+_interrupted_once = False
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """The program's SIGINT handler: the first Ctrl-C stops the run cleanly (KeyboardInterrupt: temporary
+    files removed, batch workers let finish their writes), a second one leaves at once, quietly, with 130."""
+    global _interrupted_once
+    if _interrupted_once:
+        os._exit(EXIT_INTERRUPTED)
+    _interrupted_once = True
+    raise KeyboardInterrupt
+
+
+def _install_sigint_handler() -> None:
+    """Only when running as the program, on the main thread, and if SIGINT is not ignored (a background job
+    started by a shell ignores it, and must keep doing so)."""
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, _on_sigint)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no signals here
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``saec`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    """Run the ``saec`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit code.
+
+    Everything, including the imports of numpy, Numba and the codec (done lazily by the commands), runs
+    inside the handler of KeyboardInterrupt: Ctrl-C at any point after the interpreter has started this
+    function is exit 130 with one line, never a traceback. Called without ``argv`` (as the program), it also
+    installs the SIGINT handler that makes a second Ctrl-C leave at once."""
+    if argv is None:
+        _install_sigint_handler()
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(argv)
+    except KeyboardInterrupt:
+        return _fail(EXIT_INTERRUPTED, "interrupted")
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         try:
@@ -909,8 +1111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exc.code, str(exc))
     except SaecError as exc:
         return _fail(_exit_code_for(exc), str(exc))
-    except KeyboardInterrupt:
-        return _fail(EXIT_INTERRUPTED, "interrupted")
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_IO

@@ -102,6 +102,9 @@ def test_round_trip(
         capsys, "encode", image_path, "-o", enc, "-k", key_path, "--level", level, "--cipher", cipher, "--seed", 3
     )
     assert code == EXIT_OK and out == ""  # stderr is not a tty: no progress bar, only the one-line report
+    if cipher == "logistic":  # the insecure suite is named on one warning line first
+        warning, _, err = err.partition("\n")
+        assert warning == f"saec: warning: {cli.LOGISTIC_WARNING}"
     size = enc.stat().st_size
     assert err == f"{str(enc)!r}: {size} bytes, {8 * size / (WIDTH * HEIGHT):.3f} bpp, " + err.split("bpp, ")[1]
     assert err.endswith(f"(paper profile, level {level})\n") and err.count("\n") == 1
@@ -442,14 +445,16 @@ def test_interrupt_and_internal_error(
     def interrupted(*args: object, **kwargs: object) -> object:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "inspect", interrupted)
+    import saecodec.codec  # the command imports the codec when it runs: patch it there
+
+    monkeypatch.setattr(saecodec.codec, "inspect", interrupted)
     code, _, err = run_cli(capsys, "info", saec_path)
     assert code == 130 and "Traceback" not in err
 
     def broken(*args: object, **kwargs: object) -> object:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(cli, "inspect", broken)
+    monkeypatch.setattr(saecodec.codec, "inspect", broken)
     code, _, err = run_cli(capsys, "info", saec_path)
     assert code == 1
     assert err.strip() == "saec: internal error: ZeroDivisionError: boom"
