@@ -15,7 +15,8 @@ Two engines: ``random`` (plain Python, seeded, needs nothing beyond saecodec: wh
 (coverage-guided libFuzzer, ``pip install -e '.[fuzz]'``; instruments saecodec's Python code).
 
 The oracle, per execution: an exception that is not a ``saecodec.SaecError`` is a crash (``MemoryError``
-included: the codec must turn allocation failures into ``SaecError``); wall time over ``--time-bound`` is a
+included: the codec must turn allocation failures into ``SaecError``; with ``--warnings-as-errors`` also a
+warning the reader lets out, as under ``python -W error``); wall time over ``--time-bound`` is a
 slow input; RSS growth during the execution over ``--mem-factor`` bytes per declared output byte plus
 ``--mem-const`` MiB is a memory finding. Findings are written to ``--crash-dir`` (the file as the reader saw
 it, ``.saec``, with a ``.txt`` saying what happened and, for ``resign``, the ``.driver`` bytes). A hard hang in
@@ -831,6 +832,7 @@ class Oracle:
     mem_factor: float = 2.0
     mem_const_mib: float = 64.0
     with_verify: bool = True
+    warnings_as_errors: bool = False  # as under ``python -W error``: a warning the reader lets out is a crash
     executions: int = 0
     outcomes: Counter = field(default_factory=Counter)  # "op: ExceptionType" -> count
     classes: dict = field(default_factory=dict)  # outcome class -> (file bytes, key kind, context)
@@ -863,6 +865,9 @@ class Oracle:
         declared = 0
         start = time.perf_counter()
         stage, problem, final = "inspect", None, "ok"
+        catcher = warnings.catch_warnings()
+        catcher.__enter__()
+        warnings.simplefilter("error" if self.warnings_as_errors else "ignore")
         try:
             try:
                 header = saecodec.inspect(forged.data, limits=sc.LIMITS)
@@ -892,6 +897,8 @@ class Oracle:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             problem = exc
+        finally:
+            catcher.__exit__(None, None, None)
         seconds = time.perf_counter() - start
         self.executions += 1
         label = f"exec {self.executions}"
@@ -1141,6 +1148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mem-const", type=float, default=64.0, help="MiB of RSS growth allowed on top")
     parser.add_argument("--address-space", type=int, default=4096,
                         help="MiB of address space above the start-up size (RLIMIT_AS); 0: no limit")
+    parser.add_argument("--warnings-as-errors", action="store_true",
+                        help="run the reader as under python -W error: a warning it lets out is a crash")
     parser.add_argument("--max-pixels", type=int, default=1 << 22, help="Limits.max_pixels of the reader")
     parser.add_argument("--crash-dir", type=Path, default=Path("/tmp/saec-fuzz"))
     parser.add_argument("--save-classes", type=Path, default=None,
@@ -1173,13 +1182,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     seeds = load_seeds()
     oracle = Oracle(args.crash_dir, args.time_bound, args.mem_factor, args.mem_const,
-                    with_verify=args.target == "raw")
+                    with_verify=args.target == "raw", warnings_as_errors=args.warnings_as_errors)
     warm_up(oracle, seeds)
     if args.address_space:
         _limit_address_space(args.address_space)
     faulthandler.enable()
     title = (f"target {args.target}, engine {args.engine}, seed {args.seed}, time bound {args.time_bound} s, "
-             f"max pixels {args.max_pixels}")
+             f"max pixels {args.max_pixels}" + (", warnings as errors" if args.warnings_as_errors else ""))
     print(f"{len(seeds)} seeds; {title}", flush=True)
     watchdog = _Watchdog(args.hang_seconds)
     oracle_execute = oracle.execute
