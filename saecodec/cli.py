@@ -2,7 +2,7 @@
 
 Subcommands::
 
-    saec keygen -o KEYFILE [--force]
+    saec keygen -o KEYFILE|- [--force]
     saec encode IN... -o OUT [KEY] [--cipher chacha20|logistic] [--force | --skip-existing] [--quiet]
                              [--profile rd] [--quality Q | --target-bpp B | --target-psnr P] [--chroma auto|444|420]
                              [--profile paper] [--level 1|2] [--seed N]
@@ -19,7 +19,40 @@ Subcommands::
 ``SAEC_PASSWORD`` if set, otherwise prompted for on the terminal (twice when encoding). ``--key-id ID`` reads
 ``$SAEC_KEYRING/ID.key``. Outputs are written to a temporary file in the destination directory, synced and
 renamed into place, so an interrupted or failed run never leaves a partial file; an existing output is
-replaced only with ``--force``.
+replaced only with ``--force``. A symbolic link or anything but a regular file (a device, a FIFO, a
+directory) at the output path is never replaced, with or without ``--force`` (exit 3): the rename would
+replace the link or device node itself; name the file itself, or write to ``-o -`` and redirect.
+
+Standard input and output: ``-`` as the input of encode, decode, info or verify reads standard input, and
+``-o -`` for encode, decode or keygen writes standard output, straight, with no temporary file::
+
+    cat a.png | saec encode - -o - --key-file k | saec decode - -o - --key-file k > b.png
+
+Binary data is never read from or written to a terminal (like gzip; exit 2); keygen's key line may go to
+one. ``decode -o -`` writes the ``--format`` image format (default png). ``-`` stands alone: one input, no
+batch mode (exit 2). With ``--password`` and ``-`` as the input, the password must come from
+``$SAEC_PASSWORD`` (there is no terminal to prompt on).
+
+Inputs are read with bounds: a .saec file only as far as its header announces, and at most
+``Limits.max_file_bytes`` (4 GiB), so ``saec info`` on a link to /dev/zero fails at its first bytes; an
+image is read lazily by Pillow, or from a pipe up to that bound and only if its first bytes look like an
+image.
+
+Decoded images are written with mode 0666 minus the umask, like ``gpg -d``, ``age -d`` and cp: the decrypted
+image is the user's own file, for their other tools, and the umask is where a user says how private new
+files should be (``umask 077`` keeps them to the owner). Key files are always 0600.
+
+Warnings are one line on stderr, ``saec: warning: ...`` (a key file that others can read, the insecure
+logistic cipher), and ``--quiet`` does not silence them: it silences progress and report lines, while a
+warning says that something is less safe than the user may think.
+
+``saec info`` shows the header without a key: nothing of it is authenticated (spec section 7), as the text
+output's note and ``"authenticated": false`` in ``--json`` say. Quantiser steps (rd profile) are in pixel
+levels (8-bit sample values) in the text output and in encode's report (``step 12.5``); ``--json`` gives
+the header's stored integers, ``quant.steps``, in sixteenths of a level (200 = 12.5), and the same steps in
+levels as ``quant.step_levels``.
+
+Ctrl-C at any point is exit 130 with one line, never a traceback (a second Ctrl-C leaves at once).
 
 One input and ``-o FILE``: that file is converted. Several inputs, a directory input, or ``-o`` naming a
 directory (existing, or ending in ``/``): batch mode, OUT is a directory (created if needed) and outputs
@@ -37,8 +70,10 @@ Exit codes:
 
     0  success (in batch mode: no file failed; skipped files are not failures)
     1  internal error (a bug: please report it)
-    2  usage error: bad arguments, output exists without --force, conflicting outputs, no key source
-    3  I/O error: input not found or unreadable, output not writable, scheduler unreachable
+    2  usage error: bad arguments, output exists without --force, conflicting outputs, no key source,
+       binary data from or to a terminal, '-' in batch mode or with other inputs
+    3  I/O error: input not found or unreadable, output not writable (or a symbolic link, a device, a
+       FIFO or a directory, never replaced), scheduler unreachable
     4  invalid input: not a .saec file, corrupt or truncated, unsupported version or feature,
        unsupported image, a limit exceeded
     5  authentication failed: wrong key, password or context, or the file was tampered with
@@ -96,6 +131,11 @@ LOGISTIC_WARNING = ("the logistic cipher is the paper's chaotic map, not secure;
                     "for secrecy")
 
 _EPILOG = """\
+-: standard input (IN) or output (-o -), binary and never a terminal:
+  cat a.png | saec encode - -o - -k k | saec decode - -o - -k k > b.png
+decoded images are written 0666 minus the umask (umask 077 keeps them private);
+warnings are one 'saec: warning:' line each, and -q does not silence them.
+
 key: --key-file KEYFILE, --key-id ID ($SAEC_KEYRING/ID.key) or --password, which reads
 the environment variable SAEC_PASSWORD if it is set, otherwise prompts on the terminal;
 a password is never taken as an argument. With none of them: the key file $SAEC_KEY_FILE.
@@ -114,8 +154,9 @@ exit codes:
   0    success (batch: no file failed; skipped files are not failures)
   1    internal error
   2    usage error (bad arguments, output exists without --force, conflicting outputs,
-       no key source)
-  3    I/O error (input not found or unreadable, output not writable, scheduler unreachable)
+       no key source, binary data from or to a terminal, '-' in batch mode)
+  3    I/O error (input not found or unreadable, output not writable, or a symbolic link or
+       not a regular file: never replaced, even with --force; scheduler unreachable)
   4    invalid input (not a .saec file, corrupt or truncated, unsupported version,
        feature or image, limit exceeded)
   5    authentication failed (wrong key, password or context, or tampered file)
@@ -455,6 +496,9 @@ def _single_mode_checks(args: argparse.Namespace) -> bool:
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
+    from .warmup import announce_compiles  # no Numba import; says so once if kernels compile (cold cache)
+
+    announce_compiles(quiet=args.quiet)
     options = _profile_options(args)
     if _is_batch(args):
         if args.cipher == "logistic":
@@ -538,6 +582,9 @@ def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:
+    from .warmup import announce_compiles  # no Numba import; says so once if kernels compile (cold cache)
+
+    announce_compiles(quiet=args.quiet)
     if _is_batch(args):
         return _run_batch(args, "decode", {})
     args.input = args.input[0]
@@ -687,12 +734,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
     """One input: as always (a block, or one JSON object). Several: a block per file separated by blank
     lines, or with --json one JSON list of objects that carry their "file"; failures go to stderr."""
     _check_stdio(args)
-    from .codec import inspect
-
     if len(args.input) == 1:
         args.input = args.input[0]
-        envelope = _read_saec(args.input)
+        envelope = _read_saec(args.input)  # before the codec's import: a bad input fails at once
+        from .codec import inspect
+
         return _print_info(args.input, len(envelope.data), inspect(envelope.data), args.json, None)
+    from .codec import inspect
+
     codes: list[int] = []
     docs: list[dict[str, Any]] = []
     first = True

@@ -49,13 +49,17 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
-_FILE_REPR = re.compile(r"\s*<_io\.[A-Za-z]+ (?:object at 0x[0-9a-fA-F]+|name=[^>]*)>")
+_FILE_REPR = re.compile(r"<_io\.[A-Za-z]+ (?:object at 0x[0-9a-fA-F]+|name=('[^']*'|\"[^\"]*\"|[^>]*))>")
 
 
 def clean_message(message: str) -> str:
-    """An error's text on one line, without the repr of the file object it was read from (the caller names
-    the file itself)."""
-    return " ".join(_FILE_REPR.sub("", str(message)).split())
+    """An error's text on one line, a file object's repr replaced by the file's quoted name (or dropped
+    for an in-memory buffer or a bare descriptor)."""
+    def name(match: re.Match[str]) -> str:
+        quoted = match.group(1)
+        return quoted if quoted and quoted[0] in "'\"" else ""
+
+    return " ".join(_FILE_REPR.sub(name, str(message)).split())
 
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
