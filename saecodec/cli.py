@@ -488,7 +488,7 @@ def _single_mode_checks(args: argparse.Namespace) -> bool:
     given = [flag for attr, flag in _BATCH_ONLY if getattr(args, attr)]
     if given:
         raise CliError(EXIT_USAGE, f"{', '.join(given)} applies to batch mode: give a directory as -o (e.g. -o OUT/)")
-    if args.skip_existing and os.path.lexists(args.output):
+    if args.skip_existing and args.output != STDIO and os.path.lexists(args.output):
         if not args.quiet:
             print(f"{_display(args.output)}: exists, skipped", file=sys.stderr)
         return True

@@ -455,3 +455,32 @@ def test_light_choices_agree_with_their_sources() -> None:
     assert (choices.PASSWORD_ENV, choices.KEY_FILE_ENV, choices.KEYRING_ENV) == (
         keyring.PASSWORD_ENV, keyring.KEY_FILE_ENV, keyring.KEYRING_ENV)
     assert batch.OUTPUT_FORMATS is choices.OUTPUT_FORMATS
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "TGA", "PNG"])
+def test_images_from_a_pipe_longer_than_the_sniffed_prefix(fmt: str) -> None:
+    """Past the first 64 KiB an image from a pipe is read on: formats with a signature (BMP) and without
+    one (TGA) alike; an endless stream that is no image stops at the prefix."""
+    import threading
+
+    from saecodec.files import image_stream
+
+    pixels = synthetic_image(200, 160, 3, seed=5)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format=fmt)
+    data = buffer.getvalue()
+    read_fd, write_fd = os.pipe()
+
+    def feed() -> None:
+        with os.fdopen(write_fd, "wb") as writer:
+            writer.write(data)
+
+    thread = threading.Thread(target=feed)
+    thread.start()
+    with os.fdopen(read_fd, "rb") as reader:
+        stream = image_stream(reader)
+        with Image.open(stream) as img:
+            assert np.array_equal(np.asarray(img.convert("RGB")), pixels)
+    thread.join()
+    if fmt != "PNG":
+        assert len(data) > 1 << 16
