@@ -81,11 +81,9 @@ def test_corpus_file_raises_only_saec_errors(name: str) -> None:
         assert time.perf_counter() - start < CORPUS_TIME_BOUND
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeWarning,
-                   reason="open finding: paper.py casts f32 weights to float64 before checking them, and NumPy "
-                          "warns on a signalling NaN; under python -W error decode raises RuntimeWarning")
 def test_finding_signalling_nan_weight_is_a_format_error_under_warnings_as_errors() -> None:
-    """Strict: once the decoder checks its weights without a warning this passes, and the marker must go."""
+    """A fuzz finding: the decoder used to cast the weights before checking them, and NumPy warned on a
+    signalling NaN (an exception under ``python -W error``). It now checks the bits first."""
     name = "finding-paper-f32-snan-weight.saec"
     assert name in FINDINGS
     forged = dict(CORPUS)[name]

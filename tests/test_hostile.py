@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -236,3 +237,25 @@ def test_hostile_tool_cases_are_authentic() -> None:
         saecodec.verify(make(), KEY)
     assert [c.name for c in hostile_files.cases(False)][0] == "baseline"
 
+
+
+@pytest.mark.parametrize("weights, pattern", [
+    ("f32le", b"\x01\x00\x80\x7f"),  # signalling NaN
+    ("f32le", b"\x00\x00\xc0\xff"),  # quiet NaN
+    ("f32le", b"\x00\x00\x80\x7f"),  # +inf
+    ("f16le", b"\x01\x7c"),  # signalling NaN
+    ("f16le", b"\x00\xfc"),  # -inf
+])
+def test_non_finite_weights_are_a_format_error_without_any_warning(key, weights, pattern):
+    """Found by fuzzing: casting a signalling NaN warned (an exception under -W error) before the check ran."""
+    from saecodec.profiles.paper import _parse_decoders
+
+    header = saecodec.inspect(saecodec.encode(synthetic_image(8, 8, 1), key, level=1, weights=weights))
+    size = header.section_length("decoder")
+    data = bytearray(size)
+    data[len(pattern) * 3 : len(pattern) * 4] = pattern
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(saecodec.FormatError, match="not finite"):
+            _parse_decoders(bytes(data), header)
+        assert len(_parse_decoders(bytes(size), header)) == 1  # zeros are finite

@@ -23,6 +23,8 @@ __all__ = ["PAPER_LAYERS", "BLOCK", "PaperSettings", "make_settings", "encode_co
 PAPER_LAYERS = (64, 16, 4)
 BLOCK = 8
 _WEIGHT_NUMPY = {"f32le": "<f4", "f16le": "<f2"}
+# (unsigned view, exponent mask): a value is infinite or NaN exactly when its exponent bits are all ones
+_EXPONENT_BITS = {"f32le": ("<u4", 0x7F800000), "f16le": ("<u2", 0x7C00)}
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,13 @@ def _serialise_decoders(decoders: list[list[tuple[np.ndarray, np.ndarray]]], wei
 
 def _parse_decoders(data: bytes, header: Header) -> list[list[tuple[np.ndarray, np.ndarray]]]:
     assert isinstance(header.model, ModelInfo) and isinstance(header.quant, QuantInfo)
-    values = np.frombuffer(data, dtype=_WEIGHT_NUMPY[header.quant.weights]).astype(np.float64)
-    if not np.all(np.isfinite(values)):
+    raw = np.frombuffer(data, dtype=_WEIGHT_NUMPY[header.quant.weights])
+    # Check on the bits, before any arithmetic: casting a signalling NaN to float64 raises the invalid flag,
+    # which NumPy reports as a RuntimeWarning (an exception under ``python -W error``).
+    bits, exponent = _EXPONENT_BITS[header.quant.weights]
+    if np.any((raw.view(bits) & exponent) == exponent):
         raise FormatError("decoder weights are not finite")
+    values = raw.astype(np.float64)
     decoders, pos = [], 0
     for _ in range(header.model.models):
         layers = []
