@@ -140,6 +140,10 @@ def pillow_codecs(quick: bool, notes: list[str]) -> list[Codec]:
         codecs.append(Codec("avif", "Pillow AVIF", quality,
                             _pillow_encoder("AVIF", lambda _, q: {"quality": q, "speed": 6, "subsampling": "4:2:0"}),
                             _pillow_decode, describe=lambda q: f"q={q}"))
+        # 4:4:4 too: PSNR over RGB counts chroma in full, so this is the AVIF to beat on that measure.
+        codecs.append(Codec("avif444", "Pillow AVIF 4:4:4", quality,
+                            _pillow_encoder("AVIF", lambda _, q: {"quality": q, "speed": 6, "subsampling": "4:4:4"}),
+                            _pillow_decode, describe=lambda q: f"q={q}"))
     else:
         notes.append("AVIF skipped: PIL.features.check('avif') is false in this Pillow.")
     codecs.extend(jxl_codec(quality, notes))
@@ -560,7 +564,8 @@ def preamble(args: argparse.Namespace, images: Sequence[str], method: str) -> li
         f"- images: {', '.join(images)}",
         f"- rate: 8 x bytes of the whole encoded file / pixels; PSNR over the uint8 RGB arrays "
         f"(saecodec.metrics); times are wall-clock medians of {FAST_REPEATS} runs ({SLOW_REPEATS} for the paper profile)",
-        "- chroma: JPEG, WebP and AVIF run with 4:2:0 subsampling, JPEG 2000 and JPEG XL keep full-resolution "
+        "- chroma: JPEG, WebP and AVIF run with 4:2:0 subsampling ('AVIF 4:4:4' keeps full resolution), JPEG 2000 "
+        "and JPEG XL keep full-resolution "
         "chroma, saecodec's paper profile codes R, G, B alike and its rd profile codes YCbCr at full "
         "resolution (chroma 'auto': 4:2:0 only below about 0.3 bpp; the '4:2:0' row forces it); PSNR over RGB "
         "counts chroma error in full, which favours full-resolution chroma, most at high rates and on saturated "
@@ -654,7 +659,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rd.md and rd_curves.png go")
     parser.add_argument("--quick", action="store_true", help="fewer settings per codec (smoke run)")
     parser.add_argument("--codecs", default=None,
-                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,jxl,saec-paper,saec-rd,saec-rd-420")
+                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,avif444,jxl,saec-paper,saec-rd,saec-rd-420")
     parser.add_argument("--bd-method", choices=("cubic", "pchip", "auto"), default="cubic",
                         help="cubic = VCEG-M33 (default); pchip needs scipy and falls back to cubic without it")
     return parser.parse_args(argv)
