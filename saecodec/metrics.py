@@ -111,6 +111,14 @@ def _sse_u8(a: np.ndarray, b: np.ndarray) -> int:
     return total
 
 
+def _flat_readonly(arr: np.ndarray) -> np.ndarray:
+    """A read-only 1-D C-contiguous view (a copy only when not contiguous): every caller's arrays, writeable
+    or not, reach one compiled specialisation of ``_sse_u8``."""
+    flat = np.ascontiguousarray(arr).reshape(-1).view()
+    flat.flags.writeable = False
+    return flat
+
+
 def mse(original: Any, reconstructed: Any) -> float:
     """Mean squared error over all samples (paper eq. 9; for colour, over all channels together).
 
@@ -119,7 +127,7 @@ def mse(original: Any, reconstructed: Any) -> float:
     """
     x, y = _pair(original, reconstructed, uint8=False)
     if x.dtype == np.uint8 and y.dtype == np.uint8:
-        return _sse_u8(np.ascontiguousarray(x).reshape(-1), np.ascontiguousarray(y).reshape(-1)) / x.size
+        return _sse_u8(_flat_readonly(x), _flat_readonly(y)) / x.size
     d = x.astype(np.float64) - y.astype(np.float64)
     return float(np.mean(d * d))
 

@@ -219,7 +219,7 @@ def _encode_kernel(grid: np.ndarray, blocks_wide: int):
     nw = np.zeros(units, dtype=np.int64)
     cap = 1024 + (planes * blocks * units) // 2
     out = np.empty(cap, dtype=np.uint8)
-    pos = 0
+    pos = np.int64(0)  # not 0: a literal 0 reaching _shift_low while types are inferred compiles it twice
     low = np.int64(0)
     rng = np.int64(_RANGE_INIT)
     cache = np.int64(0)
@@ -233,8 +233,11 @@ def _encode_kernel(grid: np.ndarray, blocks_wide: int):
             if need > cap:
                 while cap < need:
                     cap *= 2
+                # A copy loop, not ``grown[:pos] = out[:pos]``: the slice assignment's error message (int to
+                # str formatting) alone took 2-3 s of compile time.
                 grown = np.empty(cap, dtype=np.uint8)
-                grown[:pos] = out[:pos]
+                for i in range(pos):
+                    grown[i] = out[i]
                 out = grown
             _block_template(grid, p, b, blocks_wide, ns, nw)
             m1 = np.int64(0)  # |value| of unit u-1 and u-2 of this block
@@ -288,7 +291,8 @@ def _encode_kernel(grid: np.ndarray, blocks_wide: int):
                             pos, low, cache, csize = _shift_low(out, pos, low, cache, csize)
     if pos + csize + 8 > cap:
         grown = np.empty(pos + csize + 8, dtype=np.uint8)
-        grown[:pos] = out[:pos]
+        for i in range(pos):
+            grown[i] = out[i]
         out = grown
     for _ in range(5):
         pos, low, cache, csize = _shift_low(out, pos, low, cache, csize)
@@ -450,8 +454,9 @@ def _decode_kernel(data: np.ndarray, grid: np.ndarray, blocks_wide: int) -> int:
     if status != _OK:
         return status
     probs = np.full(_N_CONTEXTS, _PROB_INIT, dtype=np.int64)
+    first = np.int64(0)  # not a literal 0: that would compile a second _decode_blocks beside RowDecoder's
     for p in range(planes):
-        status = _decode_blocks(data, state, probs, grid, p, 0, blocks, blocks_wide)
+        status = _decode_blocks(data, state, probs, grid, p, first, blocks, blocks_wide)
         if status != _OK:
             return status
     return _decode_end(data, state)

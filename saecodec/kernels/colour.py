@@ -10,6 +10,11 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+try:
+    from numpy.lib.array_utils import byte_bounds as _byte_bounds  # NumPy >= 2.0
+except ImportError:  # pragma: no cover - NumPy 1.x
+    _byte_bounds = np.byte_bounds
+
 __all__ = ["rgb_to_planes", "planes_to_rgb", "grey_to_plane", "plane_to_grey", "downsample2", "upsample2",
            "rgb_rows_into", "grey_rows_into", "upsample_rows"]
 
@@ -50,23 +55,42 @@ def _rgb_into(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, out: np.ndarray) ->
             out[i, j, 2] = _to_byte(luma + 1.772 * cb[i, j])
 
 
-@numba.njit(cache=True, nogil=True)
-def _planes_to_rgb_kernel(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
-    rows, cols = y.shape
-    out = np.empty((rows, cols, 3), dtype=np.uint8)
-    _rgb_into(y, cb, cr, out)
-    return out
+def _c_rows(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous float64 2-D array whose first ``a.shape[1]`` columns are ``a``: ``a`` itself, or, when
+    ``a`` is the left columns of a C-contiguous buffer (a decoder's cropped stripe), the buffer's full rows
+    without a copy, else a copy. The kernels take their size from ``out``, so extra columns are never read;
+    every kernel is compiled once, for C-contiguous arrays (a cropped view would compile a second,
+    strided specialisation)."""
+    a = np.asarray(a)
+    if a.dtype != np.float64 or a.ndim != 2 or not a.flags.writeable:  # read-only: a third specialisation
+        return np.array(a, dtype=np.float64, order="C")
+    if a.flags.c_contiguous:
+        return a
+    rows, cols = a.shape
+    item = a.itemsize
+    row_stride, col_stride = a.strides
+    base = a.base
+    if (col_stride == item and row_stride % item == 0 and row_stride >= cols * item
+            and isinstance(base, np.ndarray)):
+        wide = np.lib.stride_tricks.as_strided(a, (rows, row_stride // item), (row_stride, item))
+        low, high = _byte_bounds(base)
+        wide_low, wide_high = _byte_bounds(wide)
+        if low <= wide_low and wide_high <= high and wide.flags.c_contiguous:
+            return wide
+    return np.ascontiguousarray(a)
 
 
 def rgb_rows_into(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, out: np.ndarray) -> None:
     """``planes_to_rgb`` of some rows, written into ``out`` (rows, cols, 3) uint8: the planes may be wider."""
-    _rgb_into(y, cb, cr, out)
+    _rgb_into(_c_rows(y), _c_rows(cb), _c_rows(cr), out)
 
 
 def planes_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray) -> np.ndarray:
     """Centred Y, Cb, Cr planes of one size -> (H, W, 3) uint8, rounded half to even and clamped."""
-    arrays = [np.ascontiguousarray(p, dtype=np.float64) for p in (y, cb, cr)]
-    return _planes_to_rgb_kernel(*arrays)
+    arrays = [_c_rows(p) for p in (y, cb, cr)]
+    out = np.empty(np.shape(y) + (3,), dtype=np.uint8)
+    _rgb_into(*arrays, out)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
@@ -77,22 +101,16 @@ def _grey_into(plane: np.ndarray, out: np.ndarray) -> None:
             out[i, j, 0] = _to_byte(plane[i, j] + 128.0)
 
 
-@numba.njit(cache=True, nogil=True)
-def _grey_kernel(plane: np.ndarray) -> np.ndarray:
-    rows, cols = plane.shape
-    out = np.empty((rows, cols, 1), dtype=np.uint8)
-    _grey_into(plane, out)
-    return out[:, :, 0]
-
-
 def grey_rows_into(plane: np.ndarray, out: np.ndarray) -> None:
     """``plane_to_grey`` of some rows, written into ``out`` (rows, cols, 1) uint8: the plane may be wider."""
-    _grey_into(plane, out)
+    _grey_into(_c_rows(plane), out)
 
 
 def plane_to_grey(plane: np.ndarray) -> np.ndarray:
     """Centred grey plane -> (H, W) uint8."""
-    return _grey_kernel(np.ascontiguousarray(plane, dtype=np.float64))
+    out = np.empty(np.shape(plane) + (1,), dtype=np.uint8)
+    _grey_into(_c_rows(plane), out)
+    return out[:, :, 0]
 
 
 def downsample2(plane: np.ndarray) -> np.ndarray:
@@ -125,21 +143,16 @@ def _upsample_into(window: np.ndarray, window_row: int, prow: int, pcol: int, fi
             out[r, j] = t * 0.0625
 
 
-@numba.njit(cache=True, nogil=True)
-def _upsample_kernel(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
-    out = np.empty((rows, cols))
-    _upsample_into(plane, 0, plane.shape[0], plane.shape[1], 0, out)
-    return out
-
-
 def upsample_rows(window: np.ndarray, window_row: int, plane_rows: int, plane_cols: int, first: int,
                   out: np.ndarray) -> None:
     """Rows ``first ..`` of ``upsample2`` (as many as ``out`` has) from a window of the source plane's rows
     (``window_row`` .. ; columns 0 .. plane_cols - 1 used): what a decoder working in stripes needs."""
-    _upsample_into(window, int(window_row), int(plane_rows), int(plane_cols), int(first), out)
+    _upsample_into(_c_rows(window), int(window_row), int(plane_rows), int(plane_cols), int(first), out)
 
 
 def upsample2(plane: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Triangle-filter 2x up-sampling (libjpeg's "fancy" filter: weights 9, 3, 3, 1 over 16) to rows x cols."""
-    return _upsample_kernel(np.ascontiguousarray(plane, dtype=np.float64), int(rows), int(cols))
+    out = np.empty((int(rows), int(cols)))
+    _upsample_into(_c_rows(plane), 0, np.shape(plane)[0], np.shape(plane)[1], 0, out)
+    return out
 

@@ -120,43 +120,26 @@ def quantise(coef: np.ndarray, step: float, rounding: float = 1.0 / 3.0) -> np.n
     return _quantise_kernel(np.ascontiguousarray(coef, dtype=np.float64), float(step), float(rounding))
 
 
-@numba.njit(cache=True, nogil=True)
-def _inverse_kernel(indices: np.ndarray, step: float, bh: int, bw: int, basis: np.ndarray,
-                    zigzag: np.ndarray) -> np.ndarray:
-    plane = np.empty((bh * 8, bw * 8))
-    coef = np.zeros((8, 8))
-    tmp = np.empty((8, 8))
-    for by in range(bh):
-        for bx in range(bw):
-            block = by * bw + bx
-            for i in range(64):
-                coef[zigzag[i] // 8, zigzag[i] % 8] = indices[block, i] * step
-            # tmp[u][x] = sum_v coef[u][v] C[v][x]  (v ascending)
-            for u in range(8):
-                for x in range(8):
-                    s = 0.0
-                    for v in range(8):
-                        s += coef[u, v] * basis[v, x]
-                    tmp[u, x] = s
-            # x[y][x] = sum_u C[u][y] tmp[u][x]  (u ascending)
-            for y in range(8):
-                for x in range(8):
-                    s = 0.0
-                    for u in range(8):
-                        s += basis[u, y] * tmp[u, x]
-                    plane[by * 8 + y, bx * 8 + x] = s
-    return plane
-
-
 def dequantise_inverse(indices: np.ndarray, step: float, blocks_high: int, blocks_wide: int) -> np.ndarray:
     """(bh * bw, 64) zigzag indices -> (8 bh, 8 bw) plane: coefficient = index * step, then the inverse DCT.
 
-    int32 (the encoder's) and int64 (the decoder's) grids are used as they are, without a copy.
+    The decoder's kernel (:func:`inverse_rows`) on the DC-predicted indices: one compiled kernel for the
+    encoder's reconstructions and the decoder, the same operations in the same order (the DC prediction is
+    exact integer arithmetic, undone in the kernel before the multiply).
     """
-    grid = np.ascontiguousarray(indices)
-    if grid.dtype not in (np.int32, np.int64):
+    bh, bw = int(blocks_high), int(blocks_wide)
+    grid = np.asarray(indices)
+    if grid.dtype.kind not in "iu":
         grid = grid.astype(np.int64)
-    return _inverse_kernel(grid, float(step), int(blocks_high), int(blocks_wide), _BASIS, ZIGZAG)
+    dc = predict_dc(grid[:, 0], bh, bw)
+    limits = np.iinfo(np.int32)
+    fits = grid.dtype == np.int32 or (int(grid.min()) >= limits.min and int(grid.max()) <= limits.max)
+    fits = fits and int(dc.min()) >= limits.min and int(dc.max()) <= limits.max
+    residuals = np.array(grid, dtype=np.int32 if fits else np.int64, order="C")  # the decoder's int32 grid
+    residuals[:, 0] = dc
+    plane = np.empty((8 * bh, 8 * bw))
+    _inverse_rows_kernel(residuals, 0, np.zeros(bw, dtype=np.int64), float(step), _BASIS, ZIGZAG, plane, 0)
+    return plane
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -230,13 +213,6 @@ def _deblock_horizontal(plane: np.ndarray, first: int, last: int, threshold: flo
                 plane[y + 1, x] = plane[y + 1, x] - delta * 0.5
 
 
-@numba.njit(cache=True, nogil=True)
-def _deblock_kernel(plane: np.ndarray, threshold: float) -> None:
-    # Vertical edges (between columns x-1 and x), then horizontal edges, on the whole padded plane.
-    _deblock_vertical(plane, 0, plane.shape[0], threshold)
-    _deblock_horizontal(plane, 8, plane.shape[0], threshold)
-
-
 def deblock_rows(stripe: np.ndarray, new_from: int, edges_from: int, threshold: float) -> None:
     """Deblock a stripe of a padded plane in place, for decoders that work a few block rows at a time.
 
@@ -258,7 +234,11 @@ def deblock(plane: np.ndarray, threshold: float) -> np.ndarray:
     """
     out = np.array(plane, dtype=np.float64, order="C", copy=True)
     if threshold > 0.0:
-        _deblock_kernel(out, float(threshold))
+        # Vertical edges (between columns x-1 and x), then horizontal edges, on the whole padded plane; called
+        # from here rather than from a jitted wrapper, where the literal first rows (0, 8) would compile a
+        # second specialisation of each pass beside the decoder's.
+        _deblock_vertical(out, 0, out.shape[0], float(threshold))
+        _deblock_horizontal(out, 8, out.shape[0], float(threshold))
     return out
 
 

@@ -468,7 +468,7 @@ def _step_grad(X, wh, wht, mu, C, coff, idx, frozen, tw, off, layers, lw, coef, 
     dt = tw.dtype
     twt = _transposed(tw, off, layers)  # W^T of every layer, for the input gradients
     x = np.empty((d0, n), dt)
-    _bm_gather(X, idx, x, 0)
+    _bm_gather(X, idx, x, np.int64(0))  # not a literal 0: one specialisation with the call below
     whitened = wh.shape[0] > 0
     hs = [x]  # encoder activations h_0 .. h_D (h_0: the encoder's input; a placeholder when frozen)
     dhs = [x]  # d loss / d h_l

@@ -108,5 +108,6 @@ def decode_blocks_into(codes: np.ndarray, layers: Sequence[tuple[np.ndarray, np.
         biases.append(np.ascontiguousarray(b, dtype=np.float64))
     widest = max([codes.shape[1]] + [w.shape[1] for w in weights])
     end = codes.shape[0] if last is None else last
-    _decode_into_kernel(np.ascontiguousarray(codes), weights, biases, widest, int(block), int(first), int(end),
-                        int(blocks_wide), out)
+    codes = np.ascontiguousarray(codes).view()
+    codes.flags.writeable = False  # read-only like a decoder's: one compiled specialisation for both
+    _decode_into_kernel(codes, weights, biases, widest, int(block), int(first), int(end), int(blocks_wide), out)
