@@ -54,10 +54,10 @@ def decode_latent(latent: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndar
 
 @numba.njit(cache=True, nogil=True)
 def _decode_into_kernel(codes: np.ndarray, weights: numba.typed.List, biases: numba.typed.List, widest: int,
-                        block: int, first: int, last: int, blocks_wide: int, out: np.ndarray) -> None:
-    """Blocks first .. last-1 (raster order) of one channel: codes -> layers -> pixels written into ``out``
-    (the channel's (height, width) plane; the blocks' padding beyond it is dropped)."""
-    height, width = out.shape
+                        block: int, first: int, last: int, blocks_wide: int, out: np.ndarray, channel: int) -> None:
+    """Blocks first .. last-1 (raster order) of one channel: codes -> layers -> pixels written into
+    ``out[:, :, channel]`` (``out``: (height, width, channels); the blocks' padding beyond it is dropped)."""
+    height, width = out.shape[0], out.shape[1]
     a = np.empty(widest)
     z = np.empty(widest)
     layers = len(weights)
@@ -89,7 +89,7 @@ def _decode_into_kernel(codes: np.ndarray, weights: numba.typed.List, biases: nu
                     v = 0.0
                 elif v > 255.0:
                     v = 255.0
-                out[y, x] = np.uint8(v)
+                out[y, x, channel] = np.uint8(v)
 
 
 def decode_blocks_into(codes: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndarray]], block: int,
@@ -110,4 +110,24 @@ def decode_blocks_into(codes: np.ndarray, layers: Sequence[tuple[np.ndarray, np.
     end = codes.shape[0] if last is None else last
     codes = np.ascontiguousarray(codes).view()
     codes.flags.writeable = False  # read-only like a decoder's: one compiled specialisation for both
-    _decode_into_kernel(codes, weights, biases, widest, int(block), int(first), int(end), int(blocks_wide), out)
+    image, channel, copied = _as_channel(out)
+    _decode_into_kernel(codes, weights, biases, widest, int(block), int(first), int(end), int(blocks_wide), image,
+                        channel)
+    if copied:
+        out[...] = image[:, :, 0]
+
+
+def _as_channel(out: np.ndarray) -> tuple[np.ndarray, int, bool]:
+    """(image, c, copied) with ``image[:, :, c]`` the plane ``out`` and ``image`` C-contiguous (H, W, C) uint8,
+    so that one compiled kernel serves a grey plane, a channel of a colour image and anything else (then a
+    copy, ``copied``, for the caller to write back): a strided channel would compile a second specialisation."""
+    if out.ndim == 2 and out.dtype == np.uint8 and out.flags.writeable:
+        if out.flags.c_contiguous:
+            return out[:, :, None], 0, False
+        base = out.base
+        if (isinstance(base, np.ndarray) and base.ndim == 3 and base.dtype == np.uint8 and base.flags.c_contiguous
+                and base.flags.writeable and base.shape[:2] == out.shape and base.strides[:2] == out.strides):
+            offset = out.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+            if 0 <= offset < base.shape[2]:
+                return base, offset, False
+    return np.array(out, dtype=np.uint8, order="C")[:, :, None], 0, True
