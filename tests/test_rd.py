@@ -961,6 +961,9 @@ def test_cli_rd_round_trip_and_report(tmp_path, cli_image, cli_key, capsys, opti
     enc, dec = tmp_path / "out.saec", tmp_path / "out.png"
     code, out, err = run_cli(capsys, "encode", in_path, "-o", enc, "-k", cli_key, *options)
     assert code == EXIT_OK and out == "", err
+    if "logistic" in options:  # the CLI names the insecure suite on one warning line first (tests/test_cli_io.py)
+        warning, _, err = err.partition("\n")
+        assert warning.startswith("saec: warning: the logistic cipher")
     match = REPORT.match(err)
     assert match, err
     assert re.fullmatch(setting, match["setting"]), match["setting"]
