@@ -88,3 +88,21 @@ def test_bench_batch_prints_its_table(tmp_path, capsys):
     rows = {(r[0], r[1]): r for r in table_rows(out, "API loop") + table_rows(out, "saec --workers 2")}
     assert rows["API loop", "encode"][5] == "1.00x"
     assert float(rows["saec --workers 2", "decode"][3]) > 0  # images/s, measured
+
+
+def test_bd_pair_compares_two_codecs_directly(tmp_path, capsys):
+    """A codec 1 dB above another at every rate is +1 dB BD-PSNR against it; dominated points are ignored."""
+    import bd_pair
+
+    rows = ["codec,image,setting,bytes,bpp,nominal_bpp,psnr_rgb,psnr_r,psnr_g,psnr_b,msssim,encode_ms,decode_ms,dominated"]
+    for image in ("a", "b"):
+        for i, bpp in enumerate((0.3, 0.5, 0.8, 1.1, 1.5, 2.0, 2.5)):
+            base = 30 + 6 * (bpp ** 0.5)
+            rows.append(f"ref,{image},{i},0,{bpp},,{base:.4f},,,,,0,0,0")
+            rows.append(f"new,{image},{i},0,{bpp},,{base + 1:.4f},,,,,0,0,0")
+        rows.append(f"new,{image},99,0,1.0,,10.0,,,,,0,0,1")  # dominated: must not bend the curve
+    points = tmp_path / "rd_points.csv"
+    points.write_text("\n".join(rows) + "\n")
+    assert bd_pair.main([str(points), "--test", "new", "--ref", "ref", "--range", "0.5", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "| **mean (2/2 images)** |" in out and "+1.00 dB" in out
