@@ -50,7 +50,7 @@ warning says that something is less safe than the user may think.
 output's note and ``"authenticated": false`` in ``--json`` say. Quantiser steps (rd profile) are in pixel
 levels (8-bit sample values) in the text output and in encode's report (``step 12.5``); ``--json`` gives
 the header's stored integers, ``quant.steps``, in sixteenths of a level (200 = 12.5), and the same steps in
-levels as ``quant.step_levels``.
+levels as ``derived.step_levels``.
 
 Ctrl-C at any point is exit 130 with one line, never a traceback (a second Ctrl-C leaves at once).
 
@@ -772,14 +772,14 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _json_doc(header: Header, extra: dict[str, Any]) -> dict[str, Any]:
     """``info --json``: the header as stored (quant.steps in sixteenths of a level, as in the file), with
-    quant.step_levels (the same steps in pixel levels, the unit of the text output and of encode's report),
+    derived.step_levels (the same steps in pixel levels, the unit of the text output and of encode's report),
     the file's size and rate, and "authenticated": false, since no key checked any of it."""
     from .format.header import RdQuantInfo
 
     out: dict[str, Any] = {"authenticated": False, "note": UNAUTHENTICATED_NOTE}
     out.update(header.to_json_dict())
-    if isinstance(header.quant, RdQuantInfo) and isinstance(out.get("quant"), dict):
-        out["quant"]["step_levels"] = [header.quant.step(i) for i in range(len(header.quant.steps))]
+    if isinstance(header.quant, RdQuantInfo) and isinstance(out.get("derived"), dict):
+        out["derived"]["step_levels"] = [header.quant.step(i) for i in range(len(header.quant.steps))]
     out.update(extra)
     return out
 
@@ -825,7 +825,8 @@ def _model_lines(header: Header) -> list[str]:
         return [
             f"profile:     rd ({colour}, {model.transform} {model.block}x{model.block} stock weights, "
             f"{quant.latent} entropy coder)",
-            f"quantiser:   steps in pixel levels {steps}; deblocking {model.deblock}/16 of the step",
+            f"quantiser:   steps {steps}; deblocking {model.deblock}/16 of the step "
+            "(steps in pixel levels; the header stores sixteenths)",
         ]
     assert isinstance(model, ModelInfo) and isinstance(quant, QuantInfo)
     ratio = model.layers[0] / model.latent_units
@@ -1041,7 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print the header as JSON, with \"authenticated\": false (several files: a JSON list of "
                         "objects with a 'file' key); quant.steps as stored (sixteenths of a pixel level), "
-                        "quant.step_levels in pixel levels")
+                        "derived.step_levels in pixel levels")
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser(

@@ -426,10 +426,10 @@ def test_info_json_is_marked_unauthenticated_and_steps_have_one_unit(
     code, out, _ = run_cli(capsys, "info", "--json", saec_file)
     doc = json.loads(out)
     assert code == EXIT_OK and doc["authenticated"] is False and "not authenticated" in doc["note"]
-    assert doc["quant"]["step_levels"] == [s / 16 for s in doc["quant"]["steps"]]
+    assert doc["derived"]["step_levels"] == [s / 16 for s in doc["quant"]["steps"]]
     code, text, _ = run_cli(capsys, "info", saec_file)
-    levels = ", ".join(f"{name} {s:g}" for name, s in zip(("y", "cb", "cr"), doc["quant"]["step_levels"]))
-    assert f"steps in pixel levels {levels};" in text
+    levels = ", ".join(f"{name} {s:g}" for name, s in zip(("y", "cb", "cr"), doc["derived"]["step_levels"]))
+    assert f"steps {levels}; deblocking" in text and "(steps in pixel levels; the header stores sixteenths)" in text
     code, out, _ = run_cli(capsys, "info", "--json", saec_file, saec_file)
     assert all(d["authenticated"] is False for d in json.loads(out))
 
