@@ -56,7 +56,8 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Iterable, Sequence, Union
 
 from .choices import OUTPUT_FORMATS, STDIO
-from .codec import decode, encode_with_stats, verify
+from .codec import decode, decode_image, encode_with_stats, verify
+from .imaging.io import to_image_file
 from .crypto.keys import Key, Password, SecretKey, load_key
 from .errors import AuthenticationError, InputError, KeyFileError, SaecError
 from .files import (FileAccessError, OutputExistsError, check_replaceable, clean_message, describe_os_error,
@@ -401,19 +402,6 @@ def _context_kwargs(options: Options, job: Job) -> dict[str, Any]:
     return {} if context is None else {"context": context}
 
 
-def _image_bytes(pixels: Any, image_format: str) -> bytes:
-    from .imaging.io import to_pil
-
-    fmt, _, params = OUTPUT_FORMATS[image_format]
-    image = to_pil(pixels)
-    buffer = io.BytesIO()
-    try:
-        image.save(buffer, format=fmt, **params)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"cannot save a {image.mode} image as {fmt}: {exc} (png takes every mode)") from None
-    return buffer.getvalue()
-
-
 def execute(job: Job, options: Options, key: Key) -> FileResult:
     """Run one job; every failure becomes a failed result, only Ctrl-C escapes."""
     start = time.perf_counter()
@@ -432,11 +420,12 @@ def execute(job: Job, options: Options, key: Key) -> FileResult:
         data = _read_saec(job.input)
         if options.op == "decode":
             assert job.output is not None
-            pixels = decode(data, key, **_context_kwargs(options, job))
-            image = _image_bytes(pixels, options.image_format)
+            decoded = decode_image(data, key, **_context_kwargs(options, job))
+            fmt, _, params = OUTPUT_FORMATS[options.image_format]
+            image = to_image_file(decoded.pixels, fmt, decoded.metadata, **params)
             _prepare_output(job.output)
             write_atomic(job.output, image, force=options.force)
-            pixel_count = pixels.shape[0] * pixels.shape[1]
+            pixel_count = decoded.pixels.shape[0] * decoded.pixels.shape[1]
         else:
             header = verify(data, key, **_context_kwargs(options, job))
             pixel_count = header.image.height * header.image.width

@@ -553,10 +553,11 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
     if wrong:
         chosen = f"--profile {profile}" if args.profile else f"the {profile} profile (chosen by {', '.join(paper_given)})"
         raise CliError(EXIT_USAGE, f"{', '.join(wrong)} cannot be used with {chosen}")
+    common = {"strip_metadata": args.strip_metadata}
     if profile == "paper":
-        return {"profile": "paper", "level": args.level or 1, "seed": args.seed or 0}
+        return {"profile": "paper", "level": args.level or 1, "seed": args.seed or 0, **common}
     return {"profile": "rd", "quality": args.quality, "target_bpp": args.target_bpp,
-            "target_psnr": args.target_psnr, "chroma": args.chroma}
+            "target_psnr": args.target_psnr, "chroma": args.chroma, **common}
 
 
 def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
@@ -602,22 +603,19 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     context = _context(args)
     envelope = _read_saec(args.input)
     key = _get_key(args, confirm=False)
-    from .codec import decode
-    from .imaging.io import to_pil
+    from .codec import decode_image
+    from .errors import InputError
+    from .imaging.io import to_image_file
 
-    pixels = decode(envelope.data, key, **context)
-    buffer = io.BytesIO()
-    image = to_pil(pixels)
-    try:
-        image.save(buffer, format=fmt, **params)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CliError(
-            EXIT_USAGE, f"cannot save a {image.mode} image as {fmt}: {exc} (use .png, which takes every mode)"
-        ) from None
+    decoded = decode_image(envelope.data, key, **context)
+    try:  # the image's EXIF, ICC profile and XMP go back into the file where the format takes them
+        data = to_image_file(decoded.pixels, fmt, decoded.metadata, **params)
+    except InputError as exc:
+        raise CliError(EXIT_USAGE, f"{exc}; use .png, which takes every mode") from None
     if args.output == STDIO:
-        _write_stdout(buffer.getvalue())
+        _write_stdout(data)
     else:  # 0666 minus the umask, like gpg -d and age -d: see "Decoded images" in the module docstring
-        write_atomic(args.output, buffer.getvalue(), force=args.force)
+        write_atomic(args.output, data, force=args.force)
     return EXIT_OK
 
 
@@ -999,6 +997,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="file to write (one input; -: standard output, never a terminal), or directory (batch "
                         "mode: several inputs, a directory, DIR/)")
     _add_key_options(p, scrypt_cost=True)
+    p.add_argument("--strip-metadata", action="store_true",
+                   help="drop the image's EXIF, ICC profile and XMP (kept encrypted by default) and turn the "
+                        "pixels upright as the EXIF orientation says")
     p.add_argument("--cipher", choices=CIPHERS, default="chacha20",
                    help="payload cipher: chacha20 (default); logistic is the paper's chaotic map, not secure "
                         "(kept for reproduction; prints a warning)")

@@ -490,3 +490,30 @@ def test_console_entry_point_in_subprocess(tmp_path: Path, saec_path: Path) -> N
     assert bad.returncode in (EXIT_INVALID,), bad.stderr
     assert "Traceback" not in bad.stderr
     assert bad.stderr.startswith("saec: error: ") and bad.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_decode_writes_the_photographs_metadata_back(capsys, tmp_path, key_path, batch):
+    """EXIF (with orientation) and the ICC profile survive JPEG -> .saec -> PNG, one file or a folder."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010E] = "kept"
+    source = tmp_path / "photo.jpg"
+    Image.fromarray(make_rgb()).save(source, exif=exif.tobytes(), icc_profile=b"icc" * 40)
+    encoded = tmp_path / "photo.saec"
+    code, _, err = run_cli(capsys, "encode", source, "-o", encoded, "-k", key_path, "-q")
+    assert code == EXIT_OK, err
+    if batch:
+        code, _, err = run_cli(capsys, "decode", encoded, "-o", f"{tmp_path / 'out'}/", "-k", key_path, "-q")
+        decoded = tmp_path / "out" / "photo.png"
+    else:
+        decoded = tmp_path / "photo.png"
+        code, _, err = run_cli(capsys, "decode", encoded, "-o", decoded, "-k", key_path)
+    assert code == EXIT_OK, err
+    with Image.open(decoded) as png:
+        assert png.getexif()[0x010E] == "kept" and png.getexif()[0x0112] == 6
+        assert png.info["icc_profile"] == b"icc" * 40
+    stripped = tmp_path / "stripped.saec"
+    code, _, err = run_cli(capsys, "encode", source, "-o", stripped, "-k", key_path, "-q", "--strip-metadata")
+    assert code == EXIT_OK, err
+    assert not saecodec.inspect(stripped).has_metadata

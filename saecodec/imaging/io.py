@@ -20,9 +20,9 @@ from PIL import Image, ImageOps
 from ..errors import InputError, LimitExceededError
 from ..format.header import MODES
 from ..limits import DEFAULT_LIMITS, Limits
-from .metadata import Metadata, from_pil
+from .metadata import Metadata, from_pil, save_options
 
-__all__ = ["ImageSource", "LoadedImage", "load_image", "load_pixels", "to_pil", "CHANNELS_TO_MODE"]
+__all__ = ["ImageSource", "LoadedImage", "load_image", "load_pixels", "to_pil", "to_image_file", "CHANNELS_TO_MODE"]
 
 ImageSource = Union[str, "os.PathLike[str]", BinaryIO, Image.Image, np.ndarray]
 CHANNELS_TO_MODE = {colour + int(alpha): mode for mode, (colour, alpha) in MODES.items()}
@@ -125,3 +125,19 @@ def load_image(source: Any, limits: Limits = DEFAULT_LIMITS, *, keep_metadata: b
 def to_pil(pixels: np.ndarray) -> Image.Image:
     """A decoded (H, W) or (H, W, C) array as a PIL image; Pillow infers L, LA, RGB or RGBA from the shape."""
     return Image.fromarray(pixels[:, :, 0] if pixels.ndim == 3 and pixels.shape[2] == 1 else pixels)
+
+
+def to_image_file(pixels: np.ndarray, image_format: str, metadata: Metadata | None = None, **params: Any) -> bytes:
+    """Decoded pixels as the bytes of an image file (a Pillow format name such as "PNG"), with the image's
+    EXIF, ICC profile and XMP written back where the format takes them: what a decoder hands its user."""
+    image = to_pil(pixels)
+    options = dict(params)
+    if metadata:
+        options.update(save_options(metadata, image_format))
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=image_format, **options)
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot save a {image.mode} image as {image_format}: {exc} (png takes every mode)") from None
+    return buffer.getvalue()
+
