@@ -18,9 +18,8 @@ from .crypto.keys import Key, Password, SecretKey, derive_master_key
 from .crypto.keystreams import apply_keystream
 from .crypto.mac import compute_tag, verify_tag
 from .crypto.subkeys import derive_file_keys
-from .errors import FormatError, InputError, LimitExceededError
+from .errors import AuthenticationError, FormatError, InputError, LimitExceededError
 from .format.container import PREAMBLE_BYTES, TAG_BYTES, Envelope, assemble, read_envelope, read_envelope_from
-from .errors import AuthenticationError
 from .format.header import (
     CIPHERS,
     CONTEXT_VERSION,
@@ -205,6 +204,8 @@ def _encode(
     keys = derive_file_keys(derive_master_key(key, kdf, limits), nonce)
     body = assemble(pack_header(header), apply_keystream(cipher, keys.encryption, payload), header.version)
     data = body + compute_tag(keys.authentication, body, bound)
+    if len(data) > limits.max_file_bytes:  # never write what a reader under these limits refuses (spec 8)
+        raise LimitExceededError(f"the file would be {len(data)} bytes, over the limit of {limits.max_file_bytes}")
     # Decoded from the plaintext sections by the decoder itself (entropy decoding included), so the PSNR
     # reported is that of exactly what decode() will return, for either profile.
     decoded = _reconstruct_colour(header, dict(plain.sections))

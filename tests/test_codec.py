@@ -290,3 +290,15 @@ def test_shared_levels_chooses_what_the_paper_model_is_trained_for(key, monkeypa
     assert trained_for == [None if shared else 2] * 3
     decoded = saecodec.decode(data, key)
     assert decoded.shape == image.shape and psnr(decoded, image) > 20
+
+
+def test_encoder_refuses_a_file_over_the_file_size_limit(key):
+    """A writer never produces a file that a reader under the same limits refuses (spec section 8)."""
+    image = synthetic_image(32, 32, 3)
+    size = len(saecodec.encode(image, key, quality=90))
+    small = saecodec.Limits(max_file_bytes=size - 1)
+    with pytest.raises(saecodec.LimitExceededError, match="over the limit"):
+        saecodec.encode(image, key, quality=90, limits=small)
+    data = saecodec.encode(image, key, quality=90)
+    with pytest.raises(saecodec.LimitExceededError):
+        saecodec.decode(data, key, limits=small)
