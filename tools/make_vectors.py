@@ -483,6 +483,38 @@ def file_vectors() -> list[dict]:
     return entries + fail_vectors(bad)
 
 
+def raw_header_file(header_bytes: bytes, payload_and_tag: bytes = bytes(TAG_BYTES)) -> bytes:
+    """A file whose header bytes are given as they are (for what msgpack.packb would never write)."""
+    return MAGIC + b"\x01\x00" + len(header_bytes).to_bytes(4, "big") + header_bytes + payload_and_tag
+
+
+def reader_rule_vectors() -> list[dict]:
+    """Format 1.2 reader rules that decide an outcome and had no vector (spec sections 3, 3.1, 3.4, 7.5)."""
+    base = (VECTORS / "files" / "ok-rgb-chacha20-level1.saec").read_bytes()
+    envelope = read_envelope(base)
+    header = bytes(envelope.data[14:envelope.header_end])
+    rest = bytes(envelope.data[envelope.header_end:])
+    assert header[0] & 0xF0 == 0x80, "the top-level header map is a fixmap"
+    doubled = bytes([header[0] + 1]) + header[1:] + msgpack.packb("format") + msgpack.packb([1, 0])
+    mapping = read_envelope(base).header_map
+    mapping["image"][b"height"] = 16  # a bin key, next to the str one
+    bin_key = msgpack.packb(mapping, use_bin_type=True)
+    huge = read_envelope(base).header_map
+    huge["sections"][1][1] += 1 << 32  # the file announces over 4 GiB; it is a few hundred bytes long
+    bad = {
+        "fail-duplicate-header-key": (raw_header_file(doubled, rest), "FormatError"),
+        "fail-bin-map-key": (raw_header_file(bin_key, rest), "FormatError"),
+        "fail-zero-width": (reframe(base, lambda m: m["image"].update(width=0)), "FormatError"),
+        "fail-scrypt-rfc7914": (
+            reframe(base, set_path("crypto", "kdf", value={"name": "scrypt", "salt": bytes(16), "log2_n": 16, "r": 1,
+                                                             "p": 1}), retag=False),
+            "FormatError"),
+        "fail-announces-over-file-limit": (raw_header_file(msgpack.packb(huge, use_bin_type=True), rest),
+                                           "LimitExceededError"),
+    }
+    return fail_vectors(bad)
+
+
 def paper_shape(base: bytes, block: int, layers: list[int], level: int) -> bytes:
     """``base`` (a paper-profile file, f32 weights) re-forged with another decoder shape: zero weights and codes of
     the lengths that shape needs, valid tag, so only the reader's limits on the shape can refuse it."""
@@ -559,7 +591,8 @@ def main() -> int:
     keys_json = json.dumps(keystream_vectors(), indent=1) + "\n"
     write_new(VECTORS / "keystreams.json", keys_json.encode())
     write_index(VECTORS / "files.json", {"key_note": "keys are hex secret keys; passwords are UTF-8 strings"},
-                "vectors", file_vectors() + rd_vectors() + context_vectors() + metadata_vectors())
+                "vectors", file_vectors() + rd_vectors() + context_vectors() + metadata_vectors()
+                + reader_rule_vectors())
     for version, cases in GOLDEN_CASES.items():
         folder = GOLDEN_ROOT / version
         write_index(folder / "manifest.json", {"key": KEY.material.hex()}, "files", golden_files(folder, cases))
