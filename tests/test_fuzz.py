@@ -44,9 +44,10 @@ def _read(forged: fuzz.Forged) -> str:
 
 
 CORPUS = fuzz.corpus_readings()
-#: corpus files that reproduce an open report (manifest "finding"): the readers' owners fix, then drop the key
-FINDINGS = {entry["file"]: entry["finding"] for entry in
-            json.loads((fuzz.CORPUS_DIR / fuzz.MANIFEST).read_text())["files"] if "finding" in entry}
+MANIFEST = json.loads((fuzz.CORPUS_DIR / fuzz.MANIFEST).read_text())["files"]
+#: corpus files that reproduce an open report (manifest "finding"); once fixed the key becomes "fixed"
+FINDINGS = {entry["file"]: entry["finding"] for entry in MANIFEST if "finding" in entry}
+FIXED = {entry["file"]: entry["fixed"] for entry in MANIFEST if "fixed" in entry}
 
 
 def test_corpus_covers_both_profiles_ciphers_modes_and_context() -> None:
@@ -85,7 +86,7 @@ def test_finding_signalling_nan_weight_is_a_format_error_under_warnings_as_error
     """A fuzz finding: the decoder used to cast the weights before checking them, and NumPy warned on a
     signalling NaN (an exception under ``python -W error``). It now checks the bits first."""
     name = "finding-paper-f32-snan-weight.saec"
-    assert name in FINDINGS
+    assert name in FIXED
     forged = dict(CORPUS)[name]
     with warnings.catch_warnings():
         warnings.simplefilter("error")

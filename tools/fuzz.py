@@ -662,7 +662,11 @@ def resign(driver_bytes: bytes, seeds: list[Seed]) -> Forged:
             version = d.pick([(1, 0), (1, 1), (1, 2), (1, 3), (1, 255), (0, 0), (2, 0)])
             if d.chance(200):
                 header["format"] = list(version)
-        else:
+        elif what == 14 or not d.chance(64) or not isinstance(header.get("image"), dict):
+            conform_sections(d, header, sections)
+        else:  # a new size, sections to match: allocations and the memory bound at size (now and then large)
+            sizes = [1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 255, 256, 257, 1023, 1025, 2048, 4095, 8192]
+            header["image"]["height"], header["image"]["width"] = d.pick(sizes), d.pick(sizes)
             conform_sections(d, header, sections)
     lengths_ok = not d.chance(16)  # now and then the sections array says one thing and the payload another
     if lengths_ok and isinstance(header, dict):
