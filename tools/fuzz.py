@@ -1077,17 +1077,25 @@ def write_seeds(folder: Path) -> list[str]:
     return names
 
 
+#: what the decoders say (spec section 7 step 9), as opposed to framing and header validation
+DECODER_MESSAGES = ("entropy-coded", "decoder weights", "alpha section is not", "alpha section does not",
+                    "meta section is not", "meta section: ", "not enough memory")
+
+
 def select_corpus(found: dict[str, Forged], folder: Path, max_files: int, max_bytes: int) -> list[dict]:
     """Keep the smallest file of each outcome class, the deepest classes first (those the decoders raise,
     then header validation, then the tag), until the count or size budget is used; write a manifest."""
     def depth(cls: str) -> int:
-        if cls == "ok":
+        """0: past the tag and the header, in a decoder (or decoded); 1: header validation after the tag;
+        2: framing and what is read before the tag; 3: the tag itself."""
+        if cls == "ok" or any(p in cls for p in DECODER_MESSAGES):
             return 0
         if cls.startswith("AuthenticationError"):
             return 3
-        if "invalid header" in cls or cls.startswith(("TruncatedError", "UnsupportedVersionError")):
-            return 2
-        return 1
+        if "invalid header" in cls and "scrypt" not in cls or cls.startswith("UnsupportedFeatureError") or (
+                cls.startswith("LimitExceededError") and ("paper model" in cls or "image" in cls)):
+            return 1
+        return 2
 
     folder.mkdir(parents=True, exist_ok=True)
     manifest_path = folder / MANIFEST
@@ -1095,9 +1103,19 @@ def select_corpus(found: dict[str, Forged], folder: Path, max_files: int, max_by
     have = {entry["class"] for entry in manifest["files"]}
     used = sum((folder / e["file"]).stat().st_size for e in manifest["files"] if (folder / e["file"]).exists())
     added = []
-    for cls in sorted(found, key=lambda c: (depth(c), len(found[c].data))):
+    # Every decoder-level class; the rest of the room shared by the other depths in turn (so framing and the
+    # tag get some), each depth alternating its smallest and largest files (so both profiles appear).
+    by_depth: dict[int, list[str]] = {}
+    for cls in sorted((c for c in found if c not in have), key=lambda c: len(found[c].data)):
+        by_depth.setdefault(depth(cls), []).append(cls)
+    for classes in by_depth.values():
+        classes[:] = [classes.pop(0) if i % 2 == 0 else classes.pop() for i in range(len(classes))]
+    order = by_depth.pop(0, [])
+    while any(by_depth.values()):
+        order += [by_depth[k].pop(0) for k in sorted(by_depth) if by_depth[k]]
+    for cls in order:
         forged = found[cls]
-        if cls in have or len(manifest["files"]) >= max_files or used + len(forged.data) > max_bytes:
+        if len(manifest["files"]) >= max_files or used + len(forged.data) > max_bytes:
             continue
         name = f"found-{hashlib.sha1(forged.data).hexdigest()[:12]}.saec"
         (folder / name).write_bytes(forged.data)
