@@ -47,12 +47,20 @@ def _to_byte(v: float) -> np.uint8:
 @numba.njit(cache=True, nogil=True)
 def _rgb_into(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, out: np.ndarray) -> None:
     rows, cols = out.shape[0], out.shape[1]
+    # Each row is converted into a local buffer, then copied out. Stored straight into ``out`` (which, as far
+    # as the compiler knows, may overlap the planes) the loop did not vectorise: 3.7 ms instead of 0.4 ms for
+    # 512x512. The same operations either way.
+    buf = np.empty((cols, 3), dtype=np.uint8)
     for i in range(rows):
         for j in range(cols):
             luma = y[i, j] + 128.0
-            out[i, j, 0] = _to_byte(luma + 1.402 * cr[i, j])
-            out[i, j, 1] = _to_byte((luma - 0.344136 * cb[i, j]) - 0.714136 * cr[i, j])
-            out[i, j, 2] = _to_byte(luma + 1.772 * cb[i, j])
+            buf[j, 0] = _to_byte(luma + 1.402 * cr[i, j])
+            buf[j, 1] = _to_byte((luma - 0.344136 * cb[i, j]) - 0.714136 * cr[i, j])
+            buf[j, 2] = _to_byte(luma + 1.772 * cb[i, j])
+        for j in range(cols):
+            out[i, j, 0] = buf[j, 0]
+            out[i, j, 1] = buf[j, 1]
+            out[i, j, 2] = buf[j, 2]
 
 
 def _c_rows(a: np.ndarray) -> np.ndarray:

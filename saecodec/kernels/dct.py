@@ -172,8 +172,19 @@ def _dc_kernel(values: np.ndarray, bh: int, bw: int, forward: bool) -> np.ndarra
 
 
 def predict_dc(dc: np.ndarray, blocks_high: int, blocks_wide: int) -> np.ndarray:
-    """DC indices (raster order) -> residuals against the MED prediction from the left/above/above-left DC."""
-    return _dc_kernel(np.ascontiguousarray(dc, dtype=np.int64), int(blocks_high), int(blocks_wide), True)
+    """DC indices (raster order) -> residuals against the MED prediction from the left/above/above-left DC.
+
+    The prediction reads only the original values, so it is whole-array integer arithmetic here, exactly
+    ``_dc_kernel(..., forward=True)`` without compiling it (the encoder's first run compiles less)."""
+    bh, bw = int(blocks_high), int(blocks_wide)
+    v = np.asarray(dc, dtype=np.int64)[: bh * bw].reshape(bh, bw)
+    pred = np.zeros_like(v)
+    pred[0, 1:] = v[0, :-1]  # first row: the left neighbour
+    pred[1:, 0] = v[:-1, 0]  # first column: the one above
+    left, above, above_left = v[1:, :-1], v[:-1, 1:], v[:-1, :-1]
+    high, low = np.maximum(left, above), np.minimum(left, above)
+    pred[1:, 1:] = np.where(above_left >= high, low, np.where(above_left <= low, high, left + above - above_left))
+    return (v - pred).reshape(-1)
 
 
 def unpredict_dc(residual: np.ndarray, blocks_high: int, blocks_wide: int) -> np.ndarray:
