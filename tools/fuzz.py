@@ -23,15 +23,17 @@ it, ``.saec``, with a ``.txt`` saying what happened and, for ``resign``, the ``.
 compiled code cannot be interrupted, so the input being executed is kept in ``CRASH_DIR/current.saec`` and a
 watchdog dumps the stacks and exits after ``--hang-seconds``.
 
-Files are read with ``FUZZ_LIMITS``: the default limits except at most ``--max-pixels`` pixels (default
+Files are read with ``fuzz_limits()``: the default limits except at most ``--max-pixels`` pixels (default
 2^22) and 16 MiB of scrypt memory, so that a time bound of a couple of seconds is meaningful; the memory
-bound is relative to the declared output size, so it holds at any size.
+bound is relative to the declared output size, so it means the same at any size.
 
 Run:
-    .venv/bin/python tools/fuzz.py --target resign --engine random --seconds 600
-    .venv/bin/python tools/fuzz.py --target raw --engine atheris --seconds 600
+    .venv/bin/python tools/fuzz.py --target resign --engine random --seconds 600 --save-classes /tmp/classes
+    .venv/bin/python tools/fuzz.py --target raw --engine random --executions 1000000
+    .venv/bin/pip install -e '.[fuzz]' && .venv/bin/python tools/fuzz.py --target resign --engine atheris --seconds 600
+    .venv/bin/python tools/fuzz.py --target resign --warnings-as-errors --seconds 600   # as under python -W error
     .venv/bin/python tools/fuzz.py --write-seeds tests/fuzz_corpus     # the seed files, deterministic
-    .venv/bin/python tools/fuzz.py --select FOUND_DIR --into tests/fuzz_corpus --max-files 30
+    .venv/bin/python tools/fuzz.py --select /tmp/classes --into tests/fuzz_corpus --max-files 26  # pick a corpus
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -75,7 +77,6 @@ sc: Any = None
 
 def _load_saecodec(instrument: bool = False) -> None:
     """Import saecodec (and the internals the harness uses), optionally under atheris' instrumentation."""
-    global sc
     if sc is not None:
         return
     if instrument:
