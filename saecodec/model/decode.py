@@ -12,6 +12,8 @@ from typing import Sequence
 import numba
 import numpy as np
 
+from ..kernels.sae import _view
+
 __all__ = ["sigmoid", "decode_latent", "decode_blocks_into"]
 
 
@@ -53,22 +55,28 @@ def decode_latent(latent: np.ndarray, layers: Sequence[tuple[np.ndarray, np.ndar
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_into_kernel(codes: np.ndarray, weights: numba.typed.List, biases: numba.typed.List, widest: int,
-                        block: int, first: int, last: int, blocks_wide: int, out: np.ndarray, channel: int) -> None:
+def _decode_into_kernel(codes: np.ndarray, params: np.ndarray, layout: np.ndarray, widest: int, block: int,
+                        first: int, last: int, blocks_wide: int, out: np.ndarray, channel: int) -> None:
     """Blocks first .. last-1 (raster order) of one channel: codes -> layers -> pixels written into
-    ``out[:, :, channel]`` (``out``: (height, width, channels); the blocks' padding beyond it is dropped)."""
+    ``out[:, :, channel]`` (``out``: (height, width, channels); the blocks' padding beyond it is dropped).
+
+    Layer j's W transposed, (inputs, outputs) row-major, starts at ``params[layout[j, 0]]`` and its bias at
+    ``params[layout[j, 1]]``: flat arrays rather than Numba typed lists, whose own functions are compiled
+    again in every process (0.9 s of CPU before each paper decode, even with a warm cache)."""
     height, width = out.shape[0], out.shape[1]
     a = np.empty(widest)
     z = np.empty(widest)
-    layers = len(weights)
+    layers = layout.shape[0]
     for blk in range(first, last):
         inputs = codes.shape[1]
         for k in range(inputs):
             a[k] = codes[blk, k] / 255.0
         for j in range(layers):
-            wt = weights[j]
-            b = biases[j]
-            outputs = wt.shape[1]
+            w0 = layout[j, 0]
+            b0 = layout[j, 1]
+            outputs = layout[j, 2]
+            wt = _view(params, w0, (inputs, outputs))
+            b = _view(params, b0, (outputs,))
             for o in range(outputs):
                 z[o] = b[o]
             for k in range(inputs):
@@ -101,17 +109,22 @@ def decode_blocks_into(codes: np.ndarray, layers: Sequence[tuple[np.ndarray, np.
     as its only working memory, so a decoder's memory does not grow with the number of blocks or the layers'
     widths. ``codes``: (blocks, units) uint8, blocks in raster order ``blocks_wide`` a row.
     """
-    weights = numba.typed.List()
-    biases = numba.typed.List()
-    for w, b in layers:
-        weights.append(np.ascontiguousarray(np.asarray(w, dtype=np.float64).T))
-        biases.append(np.ascontiguousarray(b, dtype=np.float64))
-    widest = max([codes.shape[1]] + [w.shape[1] for w in weights])
+    parts = []
+    layout = np.zeros((len(layers), 3), dtype=np.int64)  # W^T start, bias start, outputs
+    pos = 0
+    for j, (w, b) in enumerate(layers):
+        wt = np.ascontiguousarray(np.asarray(w, dtype=np.float64).T)
+        bias = np.ascontiguousarray(b, dtype=np.float64).reshape(-1)
+        layout[j] = (pos, pos + wt.size, wt.shape[1])
+        parts += [wt.reshape(-1), bias]
+        pos += wt.size + bias.size
+    params = np.concatenate(parts) if parts else np.zeros(0)
+    widest = max([codes.shape[1]] + [int(n) for n in layout[:, 2]])
     end = codes.shape[0] if last is None else last
     codes = np.ascontiguousarray(codes).view()
     codes.flags.writeable = False  # read-only like a decoder's: one compiled specialisation for both
     image, channel, copied = _as_channel(out)
-    _decode_into_kernel(codes, weights, biases, widest, int(block), int(first), int(end), int(blocks_wide), image,
+    _decode_into_kernel(codes, params, layout, widest, int(block), int(first), int(end), int(blocks_wide), image,
                         channel)
     if copied:
         out[...] = image[:, :, 0]
