@@ -282,8 +282,12 @@ def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
                 grey_rows_into(rows, out[first : first + rows.shape[0]])
                 planes[0].carry()
         elif model.chroma == "444":
+            samples = planes[0].stripe * 64 * planes[0].bw  # a stripe's samples per plane
             while not planes[0].finished:
-                parts = [plane.next_rows() for plane in planes]  # equal shapes: the same rows from each
+                # Equal shapes: the same rows from each plane. The planes are independent until the colour
+                # conversion, so large stripes are decoded on the kernel pool's threads (same code, same
+                # result either way).
+                parts = _map_planes(lambda p: planes[p].next_rows(), len(planes), samples)
                 first, count = parts[0][0], parts[0][1].shape[0]
                 rgb_rows_into(parts[0][1], parts[1][1], parts[2][1], out[first : first + count])
                 for plane in planes:
