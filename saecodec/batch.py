@@ -44,7 +44,6 @@ place in a batch: :func:`plan` refuses it.
 from __future__ import annotations
 
 import inspect
-import io
 import json
 import multiprocessing
 import os
@@ -59,8 +58,8 @@ from .choices import OUTPUT_FORMATS, STDIO
 from .codec import decode, decode_image, encode_with_stats, verify
 from .imaging.io import to_image_file
 from .crypto.keys import Key, Password, SecretKey, load_key
-from .errors import AuthenticationError, InputError, KeyFileError, SaecError
-from .files import (FileAccessError, OutputExistsError, check_replaceable, clean_message, describe_os_error,
+from .errors import InputError, KeyFileError, SaecError
+from .files import (KIND_INTERNAL, KIND_IO, FileAccessError, OutputExistsError, check_replaceable, clean_message, describe_os_error, failure_kind,
                     image_stream, write_atomic)
 from .format.container import read_envelope_from
 from .keyring import PASSWORD_ENV, KeySource
@@ -94,9 +93,6 @@ SAEC_EXTENSION = ".saec"
 # OUTPUT_FORMATS (saecodec.choices): decoded images are written losslessly, in png, tiff, bmp or webp.
 OPERATIONS = ("encode", "decode", "verify")
 
-# Failure kinds, from which the CLI derives its exit codes.
-KIND_IO, KIND_INVALID, KIND_AUTH, KIND_KEY, KIND_EXISTS, KIND_INTERNAL = (
-    "io", "invalid", "auth", "key", "exists", "internal")
 
 
 class PlanError(InputError):
@@ -357,18 +353,8 @@ def _check_conflicts(jobs: list[Job]) -> None:
 
 
 def classify(exc: BaseException) -> str:
-    """The failure kind of an exception (the CLI maps kinds to exit codes)."""
-    if isinstance(exc, OutputExistsError):
-        return KIND_EXISTS
-    if isinstance(exc, (FileAccessError, OSError)):
-        return KIND_IO
-    if isinstance(exc, AuthenticationError):
-        return KIND_AUTH
-    if isinstance(exc, KeyFileError):
-        return KIND_KEY
-    if isinstance(exc, SaecError):
-        return KIND_INVALID
-    return KIND_INTERNAL
+    """The failure kind of an exception (saecodec.files.failure_kind; the CLI maps kinds to exit codes)."""
+    return failure_kind(exc)
 
 
 def _read_saec(path: str) -> bytes:

@@ -96,14 +96,14 @@ import signal
 import sys
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from . import __version__
 from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, KEY_FILE_ENV, KEYRING_ENV,
                       OUTPUT_FORMATS, PASSWORD_ENV, PROFILES, STDIO)
-from .errors import AuthenticationError, KeyFileError, SaecError
-from .files import (FileAccessError, OutputExistsError, check_replaceable, clean_message, image_stream, open_input,
-                    write_atomic)
+from .errors import SaecError
+from .files import (KIND_AUTH, KIND_EXISTS, KIND_INTERNAL, KIND_INVALID, KIND_IO, KIND_KEY, FileAccessError,
+                    check_replaceable, clean_message, failure_kind, image_stream, open_input, write_atomic)
 from .limits import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
@@ -620,10 +620,8 @@ def _cmd_decode(args: argparse.Namespace) -> int:
 
 
 def _kind_codes() -> dict[str, int]:
-    from . import batch
-
-    return {batch.KIND_IO: EXIT_IO, batch.KIND_INVALID: EXIT_INVALID, batch.KIND_AUTH: EXIT_AUTH,
-            batch.KIND_KEY: EXIT_KEY, batch.KIND_EXISTS: EXIT_USAGE, batch.KIND_INTERNAL: EXIT_INTERNAL}
+    return {KIND_IO: EXIT_IO, KIND_INVALID: EXIT_INVALID, KIND_AUTH: EXIT_AUTH, KIND_KEY: EXIT_KEY,
+            KIND_EXISTS: EXIT_USAGE, KIND_INTERNAL: EXIT_INTERNAL}
 
 
 def _batch_exit_code(codes: Sequence[int]) -> int:
@@ -1063,15 +1061,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _exit_code_for(exc: SaecError) -> int:
     batch = sys.modules.get(f"{__package__}.batch")  # a PlanError exists only once batch was imported
-    if isinstance(exc, OutputExistsError) or (batch is not None and isinstance(exc, batch.PlanError)):
+    if batch is not None and isinstance(exc, batch.PlanError):
         return EXIT_USAGE
-    if isinstance(exc, FileAccessError):
-        return EXIT_IO
-    if isinstance(exc, AuthenticationError):
-        return EXIT_AUTH
-    if isinstance(exc, KeyFileError):
-        return EXIT_KEY
-    return EXIT_INVALID  # FormatError, InputError, LimitExceededError and any other SaecError
+    return _kind_codes()[failure_kind(exc)]  # FormatError, InputError, LimitExceededError ...: EXIT_INVALID
 
 
 def _fail(code: int, message: str, *, internal: bool = False) -> int:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from typing import BinaryIO
 
-from .errors import InputError, LimitExceededError, SaecError
+from .errors import AuthenticationError, InputError, KeyFileError, LimitExceededError, SaecError
 from .limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["FileAccessError", "OutputExistsError", "read_bytes", "write_atomic", "describe_os_error",
@@ -42,6 +42,26 @@ class FileAccessError(SaecError, OSError):
 
 class OutputExistsError(FileAccessError, FileExistsError):
     """The output exists and replacing it was not asked for (the CLI's exit code 2: use --force)."""
+
+
+# Failure kinds, one per way a file can fail; the CLI maps each to its exit code, the batch engine records it.
+KIND_IO, KIND_INVALID, KIND_AUTH, KIND_KEY, KIND_EXISTS, KIND_INTERNAL = (
+    "io", "invalid", "auth", "key", "exists", "internal")
+
+
+def failure_kind(exc: BaseException) -> str:
+    """The failure kind of an exception: the one place that sorts errors for exit codes."""
+    if isinstance(exc, OutputExistsError):
+        return KIND_EXISTS
+    if isinstance(exc, (FileAccessError, OSError)):
+        return KIND_IO
+    if isinstance(exc, AuthenticationError):
+        return KIND_AUTH
+    if isinstance(exc, KeyFileError):
+        return KIND_KEY
+    if isinstance(exc, SaecError):
+        return KIND_INVALID
+    return KIND_INTERNAL
 
 
 def describe_os_error(exc: OSError) -> str:
