@@ -517,3 +517,21 @@ def test_decode_writes_the_photographs_metadata_back(capsys, tmp_path, key_path,
     code, _, err = run_cli(capsys, "encode", source, "-o", stripped, "-k", key_path, "-q", "--strip-metadata")
     assert code == EXIT_OK, err
     assert not saecodec.inspect(stripped).has_metadata
+
+
+def test_info_says_when_a_context_is_bound_and_metadata_is_carried(capsys, tmp_path, key_path):
+    exif = Image.Exif()
+    exif[0x010E] = "x"
+    source = tmp_path / "photo.jpg"
+    Image.fromarray(make_rgb()).save(source, exif=exif.tobytes())
+    out = tmp_path / "bound.saec"
+    code, _, err = run_cli(capsys, "encode", source, "-o", out, "-k", key_path, "-q", "--context", "shelf/7")
+    assert code == EXIT_OK, err
+    code, text, err = run_cli(capsys, "info", out)
+    assert code == EXIT_OK, err
+    assert "context:     bound" in text and "metadata:" in text and "encrypted" in text
+    plain = tmp_path / "plain.saec"
+    code, _, err = run_cli(capsys, "encode", source, "-o", plain, "-k", key_path, "-q", "--strip-metadata")
+    assert code == EXIT_OK, err
+    code, text, _ = run_cli(capsys, "info", plain)
+    assert "context:" not in text and "metadata:" not in text
