@@ -61,10 +61,11 @@ class Model:
         return [*self.grids, self.log_b, *self.w, *self.b]
 
 
-def init_model(h: int, w: int, levels: int, hidden: int, layers: int, rng: np.random.Generator, dtype) -> Model:
+def init_model(h: int, w: int, levels: int, hidden: int, layers: int, rng: np.random.Generator, dtype,
+               kernel: int = 1) -> Model:
     """Zero latents (as Cool-chic) and He-initialised MLP; output bias 0.5 so step 0 predicts grey."""
     grids = [np.zeros((max(1, -(-h // 2 ** k)), max(1, -(-w // 2 ** k))), dtype=dtype) for k in range(levels)]
-    sizes = [levels] + [hidden] * layers + [3]
+    sizes = [levels * kernel * kernel] + [hidden] * layers + [3]
     ws = [(rng.standard_normal((i, o)) * math.sqrt(2.0 / i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(o, dtype=dtype) for o in sizes[1:]]
     bs[-1][:] = 0.5
@@ -91,6 +92,27 @@ class Upsampler:
             du = dx[:, k].reshape(self.h, self.w)
             out.append(du.copy() if ah.shape[0] == ah.shape[1] and aw.shape[0] == aw.shape[1] else ah.T @ du @ aw)
         return out
+
+
+def neighbours(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(N, K) -> (N, 9K): each pixel's 3x3 neighbourhood of up-sampled latents (zero outside the image).
+
+    Makes the first MLP layer a 3x3 convolution (im2col), the cheapest way to let the decoder see texture."""
+    k = x.shape[1]
+    img = np.zeros((h + 2, w + 2, k), dtype=x.dtype)
+    img[1:-1, 1:-1] = x.reshape(h, w, k)
+    return np.concatenate([img[dy:dy + h, dx:dx + w].reshape(h * w, k) for dy in range(3) for dx in range(3)], axis=1)
+
+
+def neighbours_backward(d9: np.ndarray, h: int, w: int) -> np.ndarray:
+    k = d9.shape[1] // 9
+    acc = np.zeros((h + 2, w + 2, k), dtype=d9.dtype)
+    i = 0
+    for dy in range(3):
+        for dx in range(3):
+            acc[dy:dy + h, dx:dx + w] += d9[:, i * k:(i + 1) * k].reshape(h, w, k)
+            i += 1
+    return acc[1:-1, 1:-1].reshape(h * w, k)
 
 
 def mlp_forward(x: np.ndarray, ws: list[np.ndarray], bs: list[np.ndarray]) -> tuple[np.ndarray, list]:
@@ -149,22 +171,27 @@ def laplace_bits(v: np.ndarray, log_b: float, need_grad: bool = True):
 def loss_and_grads(m: Model, up: Upsampler, target: np.ndarray, lam: float, noise: list[np.ndarray] | None,
                    ste: bool) -> tuple[float, float, float, list[np.ndarray]]:
     """loss = MSE(RGB in [0,1]) + lam * bpp.  noise: additive uniform noise per grid (training);
-    ste: round latents in the forward pass and pass gradients straight through."""
+    ste: the synthesis sees rounded latents, gradients pass straight through; the rate stays on y + noise."""
     n = target.shape[0]
-    if ste:
-        yq = [np.round(g) for g in m.grids]
-    else:
-        yq = [g + u for g, u in zip(m.grids, noise)] if noise is not None else list(m.grids)
+    # rate always on the noisy latents (at rounded values the rate gradient of a latent at 0 is 0, so under
+    # STE nothing pulls latents back to 0 and the rate drifts up: seen in the first runs)
+    yr = [g + u for g, u in zip(m.grids, noise)] if noise is not None else list(m.grids)
+    yq = [np.round(g) for g in m.grids] if ste else yr
     x = up.forward(yq)
+    conv = m.w[0].shape[0] == 9 * x.shape[1]
+    if conv:
+        x = neighbours(x, up.h, up.w)
     out, cache = mlp_forward(x, m.w, m.b)
     diff = out - target
     mse = float((diff * diff).mean())
     dout = (2.0 / diff.size) * diff
     dx, dws, dbs = mlp_backward(dout, m.w, cache)
+    if conv:
+        dx = neighbours_backward(dx, up.h, up.w)
     dgrids = up.backward(dx)
     bits_total = 0.0
     dlogb = np.zeros_like(m.log_b)
-    for k, y in enumerate(yq):
+    for k, y in enumerate(yr):
         bits, dv, dl = laplace_bits(y, m.log_b[k])
         bits_total += float(bits.sum())
         dgrids[k] = dgrids[k] + (lam / n) * dv.astype(dgrids[k].dtype)
@@ -197,7 +224,10 @@ def evaluate(m: Model, up: Upsampler, img_u8: np.ndarray, weight_bits: int) -> d
     n_weights = sum(a.size for a in m.w + m.b)
     weight_bits_total = n_weights * weight_bits + 32 * (len(m.w) + len(m.b))
     other_bits = 16 * len(m.grids) + 8 * HEADER_BYTES
-    out, _ = mlp_forward(up.forward(yq), wq, bq)
+    x = up.forward(yq)
+    if m.w[0].shape[0] == 9 * x.shape[1]:
+        x = neighbours(x, h, w)
+    out, _ = mlp_forward(x, wq, bq)
     rec = np.clip(np.round(out.reshape(h, w, 3) * 255.0), 0, 255).astype(np.uint8)
     mse = float(((rec.astype(np.float64) - img_u8) ** 2).mean())
     psnr = 10 * math.log10(255.0 ** 2 / mse) if mse > 0 else float("inf")
@@ -215,11 +245,11 @@ def macs_per_pixel(m: Model, h: int, w: int) -> float:
 
 # ------------------------------------------------------------------------------------------ training
 def train(img_u8: np.ndarray, lam: float, steps: int, lr: float, levels: int, hidden: int, layers: int,
-          seed: int, ste_frac: float, log_every: int, weight_bits: int, time_limit: float) -> tuple[Model, dict]:
+          kernel: int, seed: int, ste_frac: float, log_every: int, weight_bits: int, time_limit: float) -> tuple[Model, dict]:
     h, w, _ = img_u8.shape
     dtype = np.float32
     rng = np.random.default_rng(seed)
-    m = init_model(h, w, levels, hidden, layers, rng, dtype)
+    m = init_model(h, w, levels, hidden, layers, rng, dtype, kernel)
     up = Upsampler(h, w, m.grids, dtype)
     target = (img_u8.reshape(-1, 3) / 255.0).astype(dtype)
     params = m.params()
@@ -229,9 +259,10 @@ def train(img_u8: np.ndarray, lam: float, steps: int, lr: float, levels: int, hi
     t0 = time.time()
     ste_start = int(steps * (1 - ste_frac))
     step = 0
+    best = None  # (true RD cost, step, params): the encoder can measure true cost, so it keeps the best
     for step in range(1, steps + 1):
         ste = step > ste_start
-        noise = None if ste else [rng.uniform(-0.5, 0.5, g.shape).astype(dtype) for g in m.grids]
+        noise = [rng.uniform(-0.5, 0.5, g.shape).astype(dtype) for g in m.grids]
         loss, mse, bpp, grads = loss_and_grads(m, up, target, lam, noise, ste)
         # cosine decay to 5 % of lr; STE phase continues the decay
         cur_lr = lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / steps)))
@@ -244,24 +275,34 @@ def train(img_u8: np.ndarray, lam: float, steps: int, lr: float, levels: int, hi
         if step % log_every == 0 or step == steps:
             psnr_est = 10 * math.log10(1.0 / mse)
             ev = evaluate(m, up, img_u8, weight_bits)
+            cost = 10 ** (-ev["psnr"] / 10) + lam * ev["bpp"]  # true MSE (on [0,1]) + lam * true bpp
+            if best is None or cost < best[0]:
+                best = (cost, step, [p.copy() for p in params])
             print(f"  step {step:5d} loss {loss:.6f} est_bpp {bpp:.3f} train_psnr {psnr_est:.2f} "
                   f"| true bpp {ev['bpp']:.3f} psnr {ev['psnr']:.2f} | {'ste' if ste else 'noise'} "
                   f"{time.time() - t0:.1f}s", flush=True)
         if time.time() - t0 > time_limit:
             print(f"  time limit reached at step {step}", flush=True)
             break
+    seconds = time.time() - t0
     ev = evaluate(m, up, img_u8, weight_bits)
-    ev["steps"], ev["seconds"] = step, time.time() - t0
+    cost = 10 ** (-ev["psnr"] / 10) + lam * ev["bpp"]
+    if best is not None and best[0] < cost:
+        for p, q in zip(params, best[2]):
+            p[...] = q
+        ev = evaluate(m, up, img_u8, weight_bits)
+        print(f"  keeping the parameters of step {best[1]} (lowest true MSE + lambda * bpp)")
+    ev["steps"], ev["seconds"] = step, seconds
     return m, ev
 
 
 # ------------------------------------------------------------------------------------------ grad check
-def check_grad(seed: int = 0) -> float:
+def check_grad(seed: int = 0, kernel: int = 1) -> float:
     """Finite differences (float64, central, fixed noise) against the hand-written gradients."""
     rng = np.random.default_rng(seed)
     h, w = 12, 10
     dtype = np.float64
-    m = init_model(h, w, 3, 6, 2, rng, dtype)
+    m = init_model(h, w, 3, 6, 2, rng, dtype, kernel)
     for g in m.grids:
         g[:] = rng.normal(0, 1.5, g.shape)
     m.log_b[:] = rng.normal(0, 0.3, m.log_b.shape)
@@ -319,10 +360,11 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=256, help="centre crop size (0 = whole image)")
     ap.add_argument("--lambdas", default="0.02,0.005,0.0015")
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--lr", type=float, default=0.02)
     ap.add_argument("--levels", type=int, default=6)
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--layers", type=int, default=2, help="hidden layers")
+    ap.add_argument("--kernel", type=int, default=1, choices=(1, 3), help="first layer 1x1 or 3x3")
     ap.add_argument("--ste-frac", type=float, default=0.2, help="fraction of steps with straight-through rounding")
     ap.add_argument("--weight-bits", type=int, default=8)
     ap.add_argument("--log-every", type=int, default=500)
@@ -332,14 +374,17 @@ def main() -> None:
     ap.add_argument("--check-grad", action="store_true")
     args = ap.parse_args()
     if args.check_grad:
-        check_grad(args.seed)
+        for kernel in (1, 3):
+            print(f"first layer {kernel}x{kernel}:")
+            check_grad(args.seed, kernel)
         return
     img = load_crop(args.image, args.crop or None)
     h, w, _ = img.shape
     rows = []
     for lam in [float(s) for s in args.lambdas.split(",")]:
-        print(f"lambda {lam}: {w}x{h}, {args.levels} grids, MLP {args.levels}->{args.hidden}x{args.layers}->3", flush=True)
-        m, ev = train(img, lam, args.steps, args.lr, args.levels, args.hidden, args.layers, args.seed,
+        print(f"lambda {lam}: {w}x{h}, {args.levels} grids, MLP {args.levels}x{args.kernel}x{args.kernel}->{args.hidden}x{args.layers}->3, "
+              f"{args.steps} steps, lr {args.lr}", flush=True)
+        m, ev = train(img, lam, args.steps, args.lr, args.levels, args.hidden, args.layers, args.kernel, args.seed,
                       args.ste_frac, args.log_every, args.weight_bits, args.time_limit)
         rd = (float("nan"), float("nan")) if args.no_rd else rd_reference(img, ev["bpp"])
         rows.append((lam, ev, rd))
