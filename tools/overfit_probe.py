@@ -62,14 +62,18 @@ class Model:
 
 
 def init_model(h: int, w: int, levels: int, hidden: int, layers: int, rng: np.random.Generator, dtype,
-               kernel: int = 1) -> Model:
-    """Zero latents (as Cool-chic) and He-initialised MLP; output bias 0.5 so step 0 predicts grey."""
-    grids = [np.zeros((max(1, -(-h // 2 ** k)), max(1, -(-w // 2 ** k))), dtype=dtype) for k in range(levels)]
-    sizes = [levels * kernel * kernel] + [hidden] * layers + [3]
+               kernel: int = 1, fine_channels: int = 1) -> Model:
+    """Zero latents (as Cool-chic) and He-initialised MLP; output bias 0.5 so step 0 predicts grey.
+
+    fine_channels > 1 gives the two finest levels several channels: one full-resolution scalar per pixel
+    cannot carry three colours at high rate."""
+    grids = [np.zeros((max(1, -(-h // 2 ** k)), max(1, -(-w // 2 ** k))), dtype=dtype)
+             for k in range(levels) for _ in range(fine_channels if k < 2 else 1)]
+    sizes = [len(grids) * kernel * kernel] + [hidden] * layers + [3]
     ws = [(rng.standard_normal((i, o)) * math.sqrt(2.0 / i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])]
     bs = [np.zeros(o, dtype=dtype) for o in sizes[1:]]
     bs[-1][:] = 0.5
-    return Model(grids, np.zeros(levels, dtype=dtype), ws, bs)
+    return Model(grids, np.zeros(len(grids), dtype=dtype), ws, bs)
 
 
 class Upsampler:
@@ -245,11 +249,11 @@ def macs_per_pixel(m: Model, h: int, w: int) -> float:
 
 # ------------------------------------------------------------------------------------------ training
 def train(img_u8: np.ndarray, lam: float, steps: int, lr: float, levels: int, hidden: int, layers: int,
-          kernel: int, seed: int, ste_frac: float, log_every: int, weight_bits: int, time_limit: float) -> tuple[Model, dict]:
+          kernel: int, fine_channels: int, seed: int, ste_frac: float, log_every: int, weight_bits: int, time_limit: float) -> tuple[Model, dict]:
     h, w, _ = img_u8.shape
     dtype = np.float32
     rng = np.random.default_rng(seed)
-    m = init_model(h, w, levels, hidden, layers, rng, dtype, kernel)
+    m = init_model(h, w, levels, hidden, layers, rng, dtype, kernel, fine_channels)
     up = Upsampler(h, w, m.grids, dtype)
     target = (img_u8.reshape(-1, 3) / 255.0).astype(dtype)
     params = m.params()
@@ -302,7 +306,7 @@ def check_grad(seed: int = 0, kernel: int = 1) -> float:
     rng = np.random.default_rng(seed)
     h, w = 12, 10
     dtype = np.float64
-    m = init_model(h, w, 3, 6, 2, rng, dtype, kernel)
+    m = init_model(h, w, 3, 6, 2, rng, dtype, kernel, fine_channels=2)
     for g in m.grids:
         g[:] = rng.normal(0, 1.5, g.shape)
     m.log_b[:] = rng.normal(0, 0.3, m.log_b.shape)
@@ -364,6 +368,7 @@ def main() -> None:
     ap.add_argument("--levels", type=int, default=6)
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--layers", type=int, default=2, help="hidden layers")
+    ap.add_argument("--fine-channels", type=int, default=1, help="latent channels at full and 1/2 resolution")
     ap.add_argument("--kernel", type=int, default=1, choices=(1, 3), help="first layer 1x1 or 3x3")
     ap.add_argument("--ste-frac", type=float, default=0.2, help="fraction of steps with straight-through rounding")
     ap.add_argument("--weight-bits", type=int, default=8)
@@ -383,8 +388,8 @@ def main() -> None:
     rows = []
     for lam in [float(s) for s in args.lambdas.split(",")]:
         print(f"lambda {lam}: {w}x{h}, {args.levels} grids, MLP {args.levels}x{args.kernel}x{args.kernel}->{args.hidden}x{args.layers}->3, "
-              f"{args.steps} steps, lr {args.lr}", flush=True)
-        m, ev = train(img, lam, args.steps, args.lr, args.levels, args.hidden, args.layers, args.kernel, args.seed,
+              f"{args.steps} steps, lr {args.lr}, fine channels {args.fine_channels}", flush=True)
+        m, ev = train(img, lam, args.steps, args.lr, args.levels, args.hidden, args.layers, args.kernel, args.fine_channels, args.seed,
                       args.ste_frac, args.log_every, args.weight_bits, args.time_limit)
         rd = (float("nan"), float("nan")) if args.no_rd else rd_reference(img, ev["bpp"])
         rows.append((lam, ev, rd))
