@@ -43,7 +43,6 @@ place in a batch: :func:`plan` refuses it.
 
 from __future__ import annotations
 
-import inspect
 import json
 import multiprocessing
 import os
@@ -55,7 +54,7 @@ from dataclasses import asdict, dataclass, field
 from typing import IO, Any, Callable, Iterable, Sequence, Union
 
 from .choices import OUTPUT_FORMATS, STDIO
-from .codec import decode, decode_image, encode_with_stats, verify
+from .codec import decode_image, encode_with_stats, verify
 from .imaging.io import to_image_file
 from .crypto.keys import Key, Password, SecretKey, load_key
 from .errors import InputError, KeyFileError, SaecError
@@ -207,11 +206,6 @@ class PasswordEnv:
 KeyReference = Union[KeyFile, PasswordEnv, KeySource]
 
 
-def context_supported() -> bool:
-    """Whether this saecodec's encode/decode/verify take ``context`` (associated data)."""
-    return all("context" in inspect.signature(f).parameters for f in (encode_with_stats, decode, verify))
-
-
 def _resolve(key: Key | KeyReference) -> Key:
     return key if isinstance(key, (SecretKey, Password)) else key.resolve()
 
@@ -352,11 +346,6 @@ def _check_conflicts(jobs: list[Job]) -> None:
 # ------------------------------------------------------------------------------------------------ one job
 
 
-def classify(exc: BaseException) -> str:
-    """The failure kind of an exception (saecodec.files.failure_kind; the CLI maps kinds to exit codes)."""
-    return failure_kind(exc)
-
-
 def _read_saec(path: str) -> bytes:
     """A .saec input's bytes, framed while read: never more than its header announces (within the limits)."""
     try:
@@ -422,7 +411,7 @@ def execute(job: Job, options: Options, key: Key) -> FileResult:
     except MemoryError:
         return _failed(job, start, "out of memory", KIND_INTERNAL)
     except SaecError as exc:
-        return _failed(job, start, str(exc), classify(exc))
+        return _failed(job, start, str(exc), failure_kind(exc))
     except OSError as exc:
         return _failed(job, start, describe_os_error(exc), KIND_IO)
     except Exception as exc:  # noqa: BLE001 - a bug in one file must not stop the others
@@ -533,7 +522,7 @@ def _dask_job(job: Job, options: Options, key_ref: KeyReference) -> FileResult:
     try:
         resolved = _resolve(key_ref)
     except SaecError as exc:
-        return _failed(job, time.perf_counter(), str(exc), classify(exc))
+        return _failed(job, time.perf_counter(), str(exc), failure_kind(exc))
     return execute(job, options, resolved)
 
 
@@ -592,8 +581,6 @@ def run(
         raise InputError(f"options are for {options.op!r}, the plan for {plan.op!r}")
     if workers is not None and workers < 1:
         raise InputError(f"workers must be at least 1, not {workers}")
-    if (options.context is not None or options.context_from_path) and not context_supported():
-        raise InputError("this version of saecodec cannot bind a context")
     start = time.perf_counter()
     results: list[FileResult] = []
 

@@ -356,14 +356,10 @@ def _key_reference(args: argparse.Namespace) -> batch.KeyReference:
 
 
 def _context(args: argparse.Namespace) -> dict[str, Any]:
-    """``{"context": TEXT}`` for the codec when --context is given (and the codec supports it)."""
+    """``{"context": TEXT}`` for the codec when --context is given, else nothing."""
     text = getattr(args, "context", None)
     if text is None:
         return {}
-    from . import batch
-
-    if not batch.context_supported():
-        raise CliError(EXIT_USAGE, "--context needs a saecodec whose codec binds a context")
     return {"context": text}
 
 
@@ -666,8 +662,6 @@ def _run_batch(args: argparse.Namespace, op: str, encode_options: dict[str, Any]
         encode_options = dict(encode_options, cipher=args.cipher)
     options = batch.Options(op, encode_options, getattr(args, "format", None) or "png", force,
                             args.context, getattr(args, "context_from_path", False))
-    if (options.context is not None or options.context_from_path) and not batch.context_supported():
-        raise CliError(EXIT_USAGE, "--context needs a saecodec whose codec binds a context")
     if not quiet:
         for note in the_plan.notes:
             print(f"{PROG}: note: {note}", file=sys.stderr)

@@ -69,13 +69,6 @@ def check_chunk(buf: Any) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _validate_options(options: dict[str, Any], cipher: str) -> None:
-    """Check the encode options with saecodec's own validation, so errors come at construction."""
-    _codec.check_encode_options(options.get("profile"), cipher,
-                                **{k: options.get(k) for k in ("quality", "target_bpp", "target_psnr", "chroma",
-                                                               "level")})
-
-
 class Saec(Codec):
     """saecodec as a numcodecs codec (``codec_id = "saec"``); uint8 (H, W) or (H, W, 1..4) chunks.
 
@@ -105,7 +98,7 @@ class Saec(Codec):
         self._options = {k: v for k, v in (("profile", profile), ("quality", quality),
                                            ("target_bpp", target_bpp), ("target_psnr", target_psnr),
                                            ("chroma", chroma), ("level", level)) if v is not None}
-        _validate_options(self._options, cipher)
+        _codec.check_encode_options(cipher=cipher, **self._options)  # bad options fail here, not per chunk
         self._cipher = cipher
         if context is not None and not isinstance(context, str):
             # A config is JSON: text only. Bytes contexts are for saecodec.encode itself.

@@ -303,7 +303,6 @@ def test_key_id_and_default_key_file(
     assert code == EXIT_KEY and "nope" in err
 
 
-@pytest.mark.skipif(not batch.context_supported(), reason="the codec does not bind a context yet")
 def test_context_from_path_binds_names(tree: Path, key_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out, dec = tree.parent / "out", tree.parent / "dec"
     assert run_cli(capsys, "encode", tree, "-r", "-o", out, "-k", key_path, "--context-from-path", "-q")[0] == EXIT_OK
