@@ -363,29 +363,20 @@ def _context(args: argparse.Namespace) -> dict[str, Any]:
     return {"context": text}
 
 
-class _FilesBar:
-    """One progress bar over the files of a batch: done/total, files per second, time left."""
+class _TerminalLine:
+    """A line on a terminal redrawn in place with a carriage return; ``finish`` ends it with a newline."""
 
-    WIDTH = 24
-
-    def __init__(self, stream: Any, total: int) -> None:
+    def __init__(self, stream: Any) -> None:
         self.stream = stream
-        self.total = total
-        self.start = time.monotonic()
         self.drawn = False
 
-    def update(self, done: int) -> None:
-        elapsed = max(time.monotonic() - self.start, 1e-9)
-        rate = done / elapsed
-        left = "?" if done == 0 else _clock((self.total - done) / rate)
-        filled = int(round(self.WIDTH * done / max(self.total, 1)))
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(f"\r[{bar}] {done}/{self.total} files  {rate:.2f} files/s  ETA {left}\x1b[K")
+    def _draw(self, text: str) -> None:
+        self.stream.write(text)
         self.stream.flush()
         self.drawn = True
 
     def clear(self) -> None:
-        """Wipe the bar so that a report line can be printed in its place (the next update redraws it)."""
+        """Wipe the line so that a report line can be printed in its place (the next update redraws it)."""
         if self.drawn:
             self.stream.write("\r\x1b[K")
             self.drawn = False
@@ -397,21 +388,43 @@ class _FilesBar:
             self.drawn = False
 
 
+def _bar(fraction: float, width: int) -> str:
+    filled = int(round(fraction * width))
+    return "#" * filled + "-" * (width - filled)
+
+
+class _FilesBar(_TerminalLine):
+    """One progress bar over the files of a batch: done/total, files per second, time left."""
+
+    WIDTH = 24
+
+    def __init__(self, stream: Any, total: int) -> None:
+        super().__init__(stream)
+        self.total = total
+        self.start = time.monotonic()
+
+    def update(self, done: int) -> None:
+        elapsed = max(time.monotonic() - self.start, 1e-9)
+        rate = done / elapsed
+        left = "?" if done == 0 else _clock((self.total - done) / rate)
+        bar = _bar(done / max(self.total, 1), self.WIDTH)
+        self._draw(f"\r[{bar}] {done}/{self.total} files  {rate:.2f} files/s  ETA {left}\x1b[K")
+
+
 def _clock(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-class _ProgressBar:
-    """A one-line progress bar on a terminal, redrawn with a carriage return."""
+class _ProgressBar(_TerminalLine):
+    """A one-line progress bar on a terminal for one long encode, in percent."""
 
     WIDTH = 30
 
     def __init__(self, stream: Any, label: str) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.label = label
         self.last = -1
-        self.drawn = False
 
     def __call__(self, fraction: float) -> None:
         try:
@@ -422,17 +435,7 @@ class _ProgressBar:
         if percent == self.last:
             return
         self.last = percent
-        filled = int(round(fraction * self.WIDTH))
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {percent:3d}%")
-        self.stream.flush()
-        self.drawn = True
-
-    def finish(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn = False
+        self._draw(f"\r{self.label} [{_bar(fraction, self.WIDTH)}] {percent:3d}%")
 
 
 def _output_format(path: str) -> str:
