@@ -377,6 +377,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-rd", action="store_true", help="skip the saecodec rd-profile comparison")
     ap.add_argument("--check-grad", action="store_true")
+    ap.add_argument("--save-latents", metavar="DIR", help="save each rate point's rounded latents (coarsest grid "
+                    "first, as grid0..gridN in an .npz) for entropy-coder studies")
     args = ap.parse_args()
     if args.check_grad:
         for kernel in (1, 3):
@@ -391,6 +393,12 @@ def main() -> None:
               f"{args.steps} steps, lr {args.lr}, fine channels {args.fine_channels}", flush=True)
         m, ev = train(img, lam, args.steps, args.lr, args.levels, args.hidden, args.layers, args.kernel, args.fine_channels, args.seed,
                       args.ste_frac, args.log_every, args.weight_bits, args.time_limit)
+        if args.save_latents:
+            import os
+            os.makedirs(args.save_latents, exist_ok=True)
+            grids = [np.round(g).astype(np.int32) for g in reversed(m.grids)]
+            np.savez(os.path.join(args.save_latents, f"crop{args.crop}_lam{lam:g}.npz"),
+                     **{f"grid{i}": g for i, g in enumerate(grids)})
         rd = (float("nan"), float("nan")) if args.no_rd else rd_reference(img, ev["bpp"])
         rows.append((lam, ev, rd))
         print(f"  result: true bpp {ev['bpp']:.4f} (latents {ev['latent_bpp']:.4f}, weights {ev['weight_bpp']:.4f}, "
