@@ -202,7 +202,7 @@ def test_shape_counts():
     assert list(shape.offsets[:2]) == [0, 512 * 768] and shape.offsets[-1] == shape.latent_count
     assert shape.tensor_sizes == (96, 16, 256, 16, 48, 3, 81, 3, 81, 3)
     odd = S.SynthesisShape(9, 11, 1, (2, 0, 1), (5,), 1)
-    assert odd.grid_levels == (0, 0, 2) and odd.grid_shapes == [(9, 11), (9, 11), (3, 3)]
+    assert odd.grid_levels == (0, 0, 2) and odd.grid_shapes == ((9, 11), (9, 11), (3, 3))
     with pytest.raises(ValueError):
         S.SynthesisShape(0, 4, 3, (1,), (4,), 0)
 
@@ -402,6 +402,11 @@ def test_laplace_rate():
             return S.laplace_rate(lat, noise, off, ls)
         num = 0.25 * (total_ls(log_scales[j] + eps) - total_ls(log_scales[j] - eps)) / (2 * eps)
         assert gls[j] == pytest.approx(num, rel=1e-6)
+    # extreme scales: the centre's exp underflows (b = e^-8), wide distributions (b = e^7)
+    for ls in (-8.0, -3.0, 4.0, 7.0):
+        one = np.array([ls])
+        got = S.laplace_rate(lat, noise, np.array([0, lat.size]), one, np.zeros_like(lat), np.zeros(1))
+        assert got == pytest.approx(ref_bits(lat + noise, ls, 16.0).sum(), rel=1e-9)
     # float32, no noise, no gradients; a low floor
     lat32 = lat.astype(np.float32)
     bits32 = S.laplace_rate(lat32, None, off, log_scales.astype(np.float32), max_bits=4.0)

@@ -35,11 +35,16 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Sequence, Union
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from .threads import run_blocks
 
@@ -107,30 +112,34 @@ class SynthesisShape:
         """Values per pixel into the 1x1 network: one per latent grid."""
         return sum(self.level_channels)
 
-    @property
+    @cached_property
     def layer_sizes(self) -> tuple[int, ...]:
         """Widths of the 1x1 network's activations, input first, colour channels last."""
         return (self.inputs, *self.hidden, self.channels_out)
 
-    @property
+    @cached_property
     def grid_levels(self) -> tuple[int, ...]:
         """The level of every grid, in the latent layout's order."""
         return tuple(level for level, n in enumerate(self.level_channels) for _ in range(n))
 
-    @property
-    def grid_shapes(self) -> list[tuple[int, int]]:
-        return [(-(-self.height // 2**level), -(-self.width // 2**level)) for level in self.grid_levels]
+    @cached_property
+    def grid_shapes(self) -> tuple[tuple[int, int], ...]:
+        return tuple((-(-self.height // 2**level), -(-self.width // 2**level)) for level in self.grid_levels)
 
     @property
     def offsets(self) -> np.ndarray:
         """Start of every grid in the flat latents, then the latent count (int64, len = grids + 1)."""
-        return np.cumsum([0] + [h * w for h, w in self.grid_shapes], dtype=np.int64)
+        return np.array(self._offsets, np.int64)
 
-    @property
+    @cached_property
+    def _offsets(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.cumsum([0] + [h * w for h, w in self.grid_shapes]))
+
+    @cached_property
     def latent_count(self) -> int:
         return sum(h * w for h, w in self.grid_shapes)
 
-    @property
+    @cached_property
     def tensor_sizes(self) -> tuple[int, ...]:
         """Values of each tensor in file order: A_k, b_k per 1x1 layer, then F_r, e_r per residual layer."""
         s = self.layer_sizes
@@ -140,11 +149,11 @@ class SynthesisShape:
         c = self.channels_out
         return tuple(sizes + [c * c * 9, c] * self.residual)
 
-    @property
+    @cached_property
     def weight_count(self) -> int:
         return sum(self.tensor_sizes)
 
-    @property
+    @cached_property
     def macs_per_pixel(self) -> int:
         """Decoder multiply-adds per pixel (spec 11.5): 1x1 layers, 3x3 layers, 4 taps per up-sampled grid."""
         s = self.layer_sizes
@@ -419,12 +428,37 @@ def _decode_range(lat, grids, rows_i, rows_f, cols_i, cols_f, wts, layout, sizes
                             out_u8[y, x, c] = np.uint8(int(t))
 
 
+class _JoinCache:
+    """The last few lists of tensors found to be consecutive slices of one array, by identity (weakly held):
+    a trainer passes the same lists every step, and re-deriving the joined view costs ~15 us a list."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[list, weakref.ref, int, int]] = []
+
+    def joined(self, tensors: Sequence[np.ndarray]) -> np.ndarray | None:
+        for refs, base_ref, start, stop in self.entries:
+            if len(refs) == len(tensors) and all(r() is t for r, t in zip(refs, tensors)):
+                base = base_ref()
+                if base is not None:
+                    return base[start:stop]
+        view = _joined_view(tensors)
+        if view is not None:
+            base = view.base
+            start = (view.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // base.itemsize
+            entry = ([weakref.ref(t) for t in tensors], weakref.ref(base), start, start + view.size)
+            self.entries = [entry] + self.entries[:3]
+        return view
+
+
+_JOINS = _JoinCache()
+
+
 def _flat_tensors(tensors: Tensors, count: int, dtype) -> np.ndarray:
     """The tensors as one flat array in file order (no copy when it already is one)."""
     if isinstance(tensors, np.ndarray):
         flat = tensors
     else:
-        flat = _joined_view(tensors)
+        flat = _JOINS.joined(tensors)
         if flat is None:
             flat = np.concatenate([np.asarray(t).ravel() for t in tensors]) if len(tensors) else np.zeros(0, dtype)
     if flat.dtype != dtype or flat.ndim != 1 or not flat.flags.c_contiguous:
@@ -897,7 +931,7 @@ def forward_backward(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
         gw = grad_tensors
         gw_list = None
     else:
-        gw = _joined_view(grad_tensors)
+        gw = _JOINS.joined(grad_tensors)
         gw_list = None if gw is not None else grad_tensors
         if gw is None:
             gw = np.zeros(shape.weight_count, dtype)
@@ -948,20 +982,108 @@ def forward_backward(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
 # ---------------------------------------------------------------------------------------- rate proxy
 
 _LN2 = math.log(2.0)
+_INV_LN2 = 1.0 / _LN2
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts (fdlibm): k * _LN2_HI is exact for |k| < 2^20
+_LN2_LO = 1.90821492927058770002e-10
+_ROUNDER = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits
+#: Elements per block of the rate kernel's vectorised pass (its sums are folded block by block).
+RATE_BLOCK = 512
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """The float64 whose IEEE pattern is the int64 `bits` (a bitcast, which vectorises)."""
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(bits), codegen
+
+
+@intrinsic
+def _bits_from_f64(typingctx, x):
+    """The IEEE pattern of the float64 `x` as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(x), codegen
+
+
+@numba.njit(inline="always", **_OPTS)
+def _exp_nonpositive(x):
+    """exp(x) for x <= 0 without a libm call, so loops around it vectorise: 2^k exp(r), |r| <= ln2 / 2,
+    Taylor to degree 12 (relative error below 1e-15); flushed at exp(-708) (never 0)."""
+    x = max(x, -708.0)
+    t = x * _INV_LN2 + _ROUNDER
+    k = t - _ROUNDER  # round(x / ln 2)
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = 2.08767569878680989792e-09
+    p = p * r + 2.50521083854417187751e-08
+    p = p * r + 2.75573192239858906526e-07
+    p = p * r + 2.75573192239858906526e-06
+    p = p * r + 2.48015873015873015873e-05
+    p = p * r + 1.98412698412698412698e-04
+    p = p * r + 1.38888888888888888889e-03
+    p = p * r + 8.33333333333333333333e-03
+    p = p * r + 4.16666666666666666667e-02
+    p = p * r + 1.66666666666666666667e-01
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    ki = _bits_from_f64(t) - _bits_from_f64(_ROUNDER)
+    return p * _f64_from_bits((ki + 1023) << 52)
+
+
+@numba.njit(inline="always", **_OPTS)
+def _log2_and_reciprocal(p):
+    """(log2(p), 1 / p) for a normal p > 0 with one division and no libm call: log2 is the exponent plus
+    2 atanh(s) / ln 2, s = (m - 1) / (m + 1), mantissa m in [sqrt(1/2), sqrt(2)) (|s| < 0.172, series to s^19;
+    relative error a few ulp)."""
+    bits = _bits_from_f64(p)
+    e = (bits >> 52) - 1023
+    m = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > 1.4142135623730951
+    m = m * 0.5 if big else m
+    e = e + 1 if big else e
+    mp1 = m + 1.0
+    d = 1.0 / (p * mp1)
+    s = (m - 1.0) * (d * p)
+    s2 = s * s
+    q = 1.0 / 19.0
+    q = q * s2 + 1.0 / 17.0
+    q = q * s2 + 1.0 / 15.0
+    q = q * s2 + 1.0 / 13.0
+    q = q * s2 + 1.0 / 11.0
+    q = q * s2 + 1.0 / 9.0
+    q = q * s2 + 1.0 / 7.0
+    q = q * s2 + 1.0 / 5.0
+    q = q * s2 + 1.0 / 3.0
+    q = q * s2 + 1.0
+    return np.float64(e) + (2.0 * s * q) * _INV_LN2, d * mp1
 
 
 @numba.njit(**_OPTS)
 def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, bits_part, need_grad, scale,
                 max_bits, item_size, first, last):
     """Bits of elements [item * item_size, ...) for items first .. last-1, per item; gradients of
-    scale * bits added to grad_lat and to the item's row of gls_part (per grid)."""
-    inv_ln2 = 1.0 / _LN2
+    scale * bits added to grad_lat and to the item's row of gls_part (per grid).
+
+    Branch-free per element (both the tail and the centre formula, then a select) with polynomial exp and
+    log2, so the element loop vectorises; the sums over elements go through per-block buffers."""
     total = lat.size
     grids = log_scales.size
+    vbuf = np.empty(RATE_BLOCK, np.float64)
+    bbuf = np.empty(RATE_BLOCK, np.float64)
+    dbuf = np.empty(RATE_BLOCK, np.float64)
+    gbuf = np.empty(RATE_BLOCK, np.float64)
     for item in range(first, last):
         a_i = item * item_size
         b_i = min(total, a_i + item_size)
-        bits_part[item] = 0.0
         for j in range(grids):
             gls_part[item, j] = 0.0
         bits_sum = 0.0
@@ -975,33 +1097,41 @@ def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, 
             e1 = math.exp(-inv_b)
             q = -math.expm1(-inv_b)  # 1 - exp(-1/b): P(|v| in [k-0.5, k+0.5]) = e^(-(k-0.5)/b) q / 2
             tail0 = 1.0 - math.log2(q)  # bits at |v| = 0.5
-            slope = inv_b * inv_ln2  # d bits / d|v| in the tail
-            dls_tail0 = e1 * inv_b / q * inv_ln2
+            slope = inv_b * _INV_LN2  # d bits / d|v| in the tail
+            dls_tail0 = e1 * inv_b / q * _INV_LN2
             dls = 0.0
-            for k in range(i, end):
-                v = np.float64(lat[k] + noise[k]) if has_noise else np.float64(lat[k])
-                a = abs(v)
-                if a >= 0.5:
-                    lo = a - 0.5
-                    bits = lo * slope + tail0
-                    dv = slope
-                    dl = dls_tail0 - lo * slope
+            for blk in range(i, end, RATE_BLOCK):
+                m = min(RATE_BLOCK, end - blk)
+                if has_noise:
+                    for t in range(m):
+                        vbuf[t] = lat[blk + t] + noise[blk + t]
                 else:
-                    e_lo = math.exp((a - 0.5) * inv_b)
-                    e_hi = e1 / e_lo if e_lo > 0.0 else 0.0  # exp(-(a + 0.5) / b): one exp, not two
-                    p = 1.0 - 0.5 * e_lo - 0.5 * e_hi
-                    bits = -math.log2(p)
-                    k_ = inv_ln2 / p
-                    dv = -0.5 * (e_hi - e_lo) * inv_b * k_
-                    dl = 0.5 * inv_b * (e_lo * (0.5 - a) + e_hi * (a + 0.5)) * k_
-                if not bits < max_bits:  # probability floor 2^-max_bits (and NaN): no gradient
-                    bits = max_bits
-                    dv = 0.0
-                    dl = 0.0
-                bits_sum += bits
+                    for t in range(m):
+                        vbuf[t] = lat[blk + t]
+                for t in range(m):
+                    v = vbuf[t]
+                    a = abs(v)
+                    lo = a - 0.5
+                    # centre (|v| < 0.5): P = 1 - (e_lo + e_hi) / 2, e_lo = exp(-(0.5 - a)/b), e_hi = exp(-(a + 0.5)/b)
+                    e_lo = _exp_nonpositive(min(lo, 0.0) * inv_b)
+                    e_hi = e1 / e_lo
+                    p = max(1.0 - 0.5 * e_lo - 0.5 * e_hi, 1e-300)
+                    log2p, inv_p = _log2_and_reciprocal(p)
+                    kp = _INV_LN2 * inv_p
+                    tail = a >= 0.5
+                    bits = lo * slope + tail0 if tail else -log2p
+                    dv = slope if tail else -0.5 * (e_hi - e_lo) * inv_b * kp
+                    dl = dls_tail0 - lo * slope if tail else 0.5 * inv_b * (e_lo * (0.5 - a) + e_hi * (a + 0.5)) * kp
+                    ok = bits < max_bits  # probability floor 2^-max_bits (and NaN): no gradient
+                    bbuf[t] = bits if ok else max_bits
+                    dbuf[t] = dl if ok else 0.0
+                    dv = dv if ok else 0.0
+                    gbuf[t] = dv if v > 0 else -dv
                 if need_grad:
-                    grad_lat[k] += scale * (dv if v > 0 else -dv)
-                    dls += dl
+                    for t in range(m):
+                        grad_lat[blk + t] += scale * gbuf[t]
+                bits_sum += _lane_total(bbuf, m)
+                dls += _lane_total(dbuf, m)
             if need_grad:
                 gls_part[item, j] += scale * dls
             i = end
