@@ -430,3 +430,24 @@ def test_adam_step():
     assert np.allclose(m, m1, rtol=1e-5, atol=1e-7) and np.allclose(v, v1, rtol=1e-5, atol=1e-9)
     assert np.allclose(p, p1, rtol=1e-5, atol=1e-6)
     assert not g.any()
+
+
+def test_buffers_reused_and_released():
+    """Kept work buffers: windows of other sizes in between, concurrent calls and a release change nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shape = S.SynthesisShape(50, 41, 3, (1, 1, 1), (6,), 2)
+    lat, w, target = random_model(shape, 71)
+
+    def run(window):
+        g = [np.zeros_like(lat), np.zeros_like(w)]
+        return S.forward_backward(shape, lat, w, target, window, *g), g
+
+    big, small = (0, 50, 0, 41), (10, 20, 5, 9)
+    first = run(big)
+    run(small)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(run, [big, big, small, big]))
+    S.release_buffers()
+    for sse, g in [run(big), results[0], results[1], results[3]]:
+        assert sse == first[0] and all(np.array_equal(a, b) for a, b in zip(g, first[1]))

@@ -55,6 +55,7 @@ __all__ = [
     "forward_backward",
     "laplace_rate",
     "adam_step",
+    "release_buffers",
 ]
 
 #: Compile options: numpy's error model (Python's ZeroDivisionError checks keep loops from vectorising),
@@ -191,25 +192,21 @@ class _Workspace:
         self.lock = threading.Lock()
 
     def get(self, shape: SynthesisShape, dtype: np.dtype, hw: int, ww: int, items: int, weights: int):
+        """(o_0 .. o_{R-1}, ReLU layers' pre-activations, two dL/do planes, dL/dz, partial sums, errors) for
+        a hw x ww window; the residual buffers are empty without residual layers."""
         c, r, n0 = shape.channels_out, shape.residual, shape.inputs
+        counts = (r, max(r - 1, 0), 2 if r else 0)
         size = hw * ww
         if size > self.size:
-            plane = c * size
-            self.o = np.empty(max(r, 1) * plane, dtype)
-            self.pre = np.empty(max(r - 1, 1) * plane, dtype)
-            self.d = np.empty(2 * plane, dtype)
+            self.o, self.pre, self.d = (np.empty(k * c * size, dtype) for k in counts)
             self.dz = np.empty(n0 * size, dtype)
             self.size = size
         if items > self.items:
             self.part = np.empty((items, weights), np.float64)
             self.sse = np.empty(items, np.float64)
             self.items = items
-        plane = c * size
-        return (self.o[: max(r, 1) * plane].reshape(max(r, 1), c, hw, ww),
-                self.pre[: max(r - 1, 1) * plane].reshape(max(r - 1, 1), c, hw, ww),
-                self.d[: 2 * plane].reshape(2, c, hw, ww),
-                self.dz[: n0 * size].reshape(n0, hw, ww),
-                self.part, self.sse)
+        planes = tuple(buf[: k * c * size].reshape(k, c, hw, ww) for buf, k in zip((self.o, self.pre, self.d), counts))
+        return (*planes, self.dz[: n0 * size].reshape(n0, hw, ww), self.part, self.sse)
 
 
 class _Plan:
@@ -239,7 +236,9 @@ class _Plan:
 
 _PLANS: dict[SynthesisShape, _Plan] = {}
 _PLANS_LOCK = threading.Lock()
-_PLANS_KEPT = 4
+_PLANS_KEPT = 4  # shapes whose tables are kept (small)
+_WORKSPACES_KEPT = 2  # of those, the most recently trained ones keep their training buffers (tens of MB)
+_TRAINED: list[_Plan] = []
 
 
 def _plan(shape: SynthesisShape) -> _Plan:
@@ -253,6 +252,31 @@ def _plan(shape: SynthesisShape) -> _Plan:
                     _PLANS.pop(next(iter(_PLANS)))
                 _PLANS[shape] = plan
     return plan
+
+
+def _workspace(plan: _Plan, dtype: np.dtype) -> _Workspace:
+    """The plan's training buffers; only the last _WORKSPACES_KEPT plans trained keep theirs."""
+    if not _TRAINED or _TRAINED[0] is not plan:
+        with _PLANS_LOCK:
+            if plan in _TRAINED:
+                _TRAINED.remove(plan)
+            _TRAINED.insert(0, plan)
+            for old in _TRAINED[_WORKSPACES_KEPT:]:
+                old.workspaces = {}
+            del _TRAINED[_WORKSPACES_KEPT:]
+    workspace = plan.workspaces.get(dtype)
+    if workspace is None:
+        workspace = plan.workspaces.setdefault(dtype, _Workspace())
+    return workspace
+
+
+def release_buffers() -> None:
+    """Drop the training buffers kept between forward_backward calls ((2R + 1) C + inputs values a pixel of
+    the largest window, R > 0; inputs values a pixel, R = 0): call it when training is over."""
+    with _PLANS_LOCK:
+        for plan in _TRAINED:
+            plan.workspaces = {}
+        _TRAINED.clear()
 
 
 # ------------------------------------------------------------------------------ shared forward helpers
@@ -943,7 +967,7 @@ def forward_backward(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
     elif out.shape != (hw, ww, c_out) or out.dtype != dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be {np.dtype(dtype).name} of shape {(hw, ww, c_out)}")
     items = -(-hw // TRAIN_ROWS)
-    workspace = plan.workspaces.setdefault(np.dtype(dtype), _Workspace())
+    workspace = _workspace(plan, np.dtype(dtype))
     locked = workspace.lock.acquire(blocking=False)
     if not locked:
         workspace = _Workspace()  # another thread is using the shared one
