@@ -3,7 +3,8 @@
 The model: latent grids at L levels (level l is ceil(H/2^l) x ceil(W/2^l), n_l channels), bilinearly
 up-sampled to H x W (half-pixel centres, edge clamp), fed per pixel to a 1x1 network (ReLU between layers,
 C outputs), then R residual 3x3 layers on the C-channel image (edge-replicate padding, ReLU on all but the
-last), samples ``floor(255 * o + 0.5)`` clamped to 0..255.
+last), samples ``floor(255 * o + 0.5)`` clamped to 0..255. Non-finite values (hostile weights): ReLU is
+``v if v > 0 else 0``, so it maps NaN to 0 (C's fmax(v, 0), IEEE maximumNumber); a NaN sample is 0, +inf 255.
 
 Layouts (shared with the file format so nothing is reshuffled between training, writing and decoding):
 
@@ -218,8 +219,7 @@ class _Plan:
         self.rows_i, self.rows_f = _axis_tables(h, levels)
         self.cols_i, self.cols_f = _axis_tables(w, levels)
         # first_row[l, g]: the first output row whose upper tap i0 is >= g (h if none), g = 0 .. h_l + 1
-        maxh = -(-h // 1)
-        self.first_row = np.full((levels, maxh + 2), h, np.int64)
+        self.first_row = np.full((levels, h + 2), h, np.int64)
         for level in range(levels):
             hl = -(-h // 2**level)
             self.first_row[level, : hl + 2] = np.searchsorted(self.rows_i[0, level], np.arange(hl + 2), "left")
