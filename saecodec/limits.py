@@ -35,6 +35,12 @@ class Limits:
     max_paper_units: int = 256  # every entry of model.layers (the format allows 1..4096)
     max_paper_depth: int = 4  # decoder layers, model.level (the format allows up to 7)
     max_paper_macs_per_pixel: int = 64  # sum of layers[j] * layers[j+1] for j < level, over B * B
+    # The overfit profile's decoder (spec section 11): multiply-adds per pixel of its synthesis, width of its
+    # widest hidden layer, and latent values per pixel (each costs 8 bytes while decoding). Writers use at most
+    # ~1000 multiply-adds, width 32 and 1.34 latents a pixel (one channel per level).
+    max_overfit_macs_per_pixel: int = 4096
+    max_overfit_width: int = 64
+    max_overfit_latents_per_pixel: float = 2.0
     max_metadata_bytes: int = 1 << 24  # EXIF + ICC + XMP: 16 MiB is far above any camera's
     # The longest input read into memory: a .saec file (checked against the length its header announces,
     # before the payload is read) or an image read from a pipe. 4 GiB is about twice the largest file a
@@ -89,6 +95,21 @@ class Limits:
             raise LimitExceededError(
                 f"paper model needs {macs / (block * block):g} multiply-adds per pixel, over the limit of "
                 f"{self.max_paper_macs_per_pixel}"
+            )
+
+    def check_overfit_model(self, macs_per_pixel: int, widest: int, latents: int, pixels: int) -> None:
+        """The overfit profile's decoder shape: work per pixel, widest layer, latent values per pixel."""
+        if macs_per_pixel > self.max_overfit_macs_per_pixel:
+            raise LimitExceededError(
+                f"overfit model needs {macs_per_pixel} multiply-adds per pixel, over the limit of "
+                f"{self.max_overfit_macs_per_pixel}"
+            )
+        if widest > self.max_overfit_width:
+            raise LimitExceededError(f"overfit model layer of {widest} units exceeds the limit of {self.max_overfit_width}")
+        if latents > self.max_overfit_latents_per_pixel * pixels:
+            raise LimitExceededError(
+                f"overfit model has {latents / pixels:.3g} latent values per pixel, over the limit of "
+                f"{self.max_overfit_latents_per_pixel:g}"
             )
 
 

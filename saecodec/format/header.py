@@ -27,7 +27,10 @@ __all__ = [
     "QuantInfo",
     "RdModelInfo",
     "RdQuantInfo",
+    "OverfitModelInfo",
+    "OverfitQuantInfo",
     "PAPER_VERSION",
+    "OVERFIT_VERSION",
     "RD_VERSION",
     "CONTEXT_VERSION",
     "METADATA_VERSION",
@@ -41,11 +44,12 @@ __all__ = [
 ]
 
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 2  # the newest minor version this reader knows
+FORMAT_MINOR = 3  # the newest minor version this reader knows
 PAPER_VERSION = (1, 0)  # paper-profile files are written as 1.0, readable by every version-1 reader
 RD_VERSION = (1, 1)  # the rd profile was added in 1.1
 CONTEXT_VERSION = (1, 2)  # files bound to a context (associated data, crypto.context) were added in 1.2
 METADATA_VERSION = (1, 2)  # the optional encrypted ``meta`` section (EXIF, ICC, XMP) was added in 1.2
+OVERFIT_VERSION = (1, 3)  # the overfit profile (latent grids + a synthesis network trained per image) in 1.3
 MAX_CONTEXT_BYTES = 65536  # a context names a place (an object key, a chunk): never more than this
 
 #: image mode -> (colour channels coded by the SAE, has an alpha plane carried losslessly)
@@ -54,7 +58,7 @@ CIPHERS = ("chacha20", "logistic")
 KDFS = ("secret-key", "scrypt")
 WEIGHT_DTYPES: dict[str, int] = {"f32le": 4, "f16le": 2}  # name -> bytes per value
 LATENT_QUANTISERS = ("u8",)
-PROFILES: dict[str, tuple[int, int]] = {"paper": PAPER_VERSION, "rd": RD_VERSION}  # -> first version
+PROFILES: dict[str, tuple[int, int]] = {"paper": PAPER_VERSION, "rd": RD_VERSION, "overfit": OVERFIT_VERSION}
 RD_TRANSFORMS = ("dct-ii",)
 RD_COLOURS = ("ycbcr", "grey")
 RD_CHROMA = ("444", "420")
@@ -64,6 +68,19 @@ RD_STEP_MAX = 16384
 RD_DEBLOCK_MAX = 64
 RC1_MIN_BYTES = 5  # the shortest stream the entropy coder writes
 ACTIVATIONS = ("sigmoid",)
+# The overfit profile's structural bounds (Limits bound the work further): latent levels, channels per level,
+# hidden 1x1 layers and their widths, residual 3x3 layers, weight quantiser shifts (step 2^-shift).
+OVERFIT_COLOURS = ("rgb", "grey")
+OVERFIT_UPSAMPLING = ("bilinear",)
+OVERFIT_ARITHMETIC = ("f32",)
+OVERFIT_CODERS = ("lc1",)
+OVERFIT_MAX_LEVELS = 7
+OVERFIT_MAX_LEVEL_CHANNELS = 4
+OVERFIT_MAX_HIDDEN_LAYERS = 4
+OVERFIT_MAX_WIDTH = 256
+OVERFIT_MAX_RESIDUAL = 4
+OVERFIT_MAX_SHIFT = 30
+LC1_MIN_BYTES = 5  # the shortest stream the latent coder writes
 NONCE_BYTES = 32
 SCRYPT_SALT_BYTES = 16
 MAX_BLOCK = 64
@@ -278,6 +295,115 @@ class RdQuantInfo:
 
 
 @dataclass(frozen=True)
+class OverfitModelInfo:
+    """The overfit profile's decoder: latent grids at ``levels`` resolutions (channels per level; level l is
+    ceil(H / 2^l) x ceil(W / 2^l)), bilinearly up-sampled and fed per pixel to a 1x1 network with ``hidden``
+    ReLU layers, then ``residual`` 3x3 residual layers on the colour channels (spec section 11)."""
+
+    colour: str
+    levels: tuple[int, ...]
+    hidden: tuple[int, ...]
+    residual: int
+    upsample: str = "bilinear"
+    arithmetic: str = "f32"
+    profile: str = "overfit"
+
+    @property
+    def channels(self) -> int:
+        return 3 if self.colour == "rgb" else 1
+
+    @property
+    def inputs(self) -> int:
+        """Values per pixel the 1x1 network takes: one per latent channel."""
+        return sum(self.levels)
+
+    def grid_shapes(self, image: ImageInfo) -> list[tuple[int, int]]:
+        """(rows, columns) of every latent grid, level by level, channels of a level consecutive."""
+        return [(-(-image.height // 2**level), -(-image.width // 2**level))
+                for level, count in enumerate(self.levels) for _ in range(count)]
+
+    def latent_count(self, image: ImageInfo) -> int:
+        return sum(h * w for h, w in self.grid_shapes(image))
+
+    def layer_shapes(self) -> list[tuple[int, int]]:
+        """(out, in) of each 1x1 layer, first to last (the last outputs the colour channels)."""
+        sizes = [self.inputs, *self.hidden, self.channels]
+        return [(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)]
+
+    def tensor_sizes(self) -> list[int]:
+        """Values of each stored tensor, in file order: W_k, b_k per 1x1 layer, then K_r, bias_r per residual."""
+        sizes: list[int] = []
+        for out, inp in self.layer_shapes():
+            sizes += [out * inp, out]
+        c = self.channels
+        for _ in range(self.residual):
+            sizes += [c * c * 9, c]
+        return sizes
+
+    def macs_per_pixel(self) -> int:
+        """Multiply-adds per pixel: the 1x1 layers, the 3x3 layers and 4 per up-sampled latent channel."""
+        mlp = sum(out * inp for out, inp in self.layer_shapes())
+        return mlp + self.residual * 9 * self.channels**2 + 4 * sum(self.levels[1:])
+
+    def to_map(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "colour": self.colour,
+            "levels": list(self.levels),
+            "hidden": list(self.hidden),
+            "residual": self.residual,
+            "upsample": self.upsample,
+            "arithmetic": self.arithmetic,
+        }
+
+    @classmethod
+    def from_map(cls, m: Any, image: ImageInfo, limits: Limits) -> OverfitModelInfo:
+        colour = _get_choice(m, "colour", "model", OVERFIT_COLOURS)
+        _require((colour == "rgb") == (image.colour_channels == 3), f"model.colour {colour!r} disagrees with mode")
+        levels = _get(m, "levels", list, "model")
+        _require(1 <= len(levels) <= OVERFIT_MAX_LEVELS, f"model.levels must have 1..{OVERFIT_MAX_LEVELS} entries")
+        _require(all(type(n) is int and 0 <= n <= OVERFIT_MAX_LEVEL_CHANNELS for n in levels),
+                 f"model.levels entries must be integers 0..{OVERFIT_MAX_LEVEL_CHANNELS}")
+        _require(sum(levels) >= 1, "model.levels must give at least one latent channel")
+        hidden = _get(m, "hidden", list, "model")
+        _require(len(hidden) <= OVERFIT_MAX_HIDDEN_LAYERS, f"model.hidden has more than {OVERFIT_MAX_HIDDEN_LAYERS} layers")
+        _require(all(type(n) is int and 1 <= n <= OVERFIT_MAX_WIDTH for n in hidden),
+                 f"model.hidden entries must be integers 1..{OVERFIT_MAX_WIDTH}")
+        residual = _get_int(m, "residual", "model", 0, OVERFIT_MAX_RESIDUAL)
+        upsample = _get_choice(m, "upsample", "model", OVERFIT_UPSAMPLING)
+        arithmetic = _get_choice(m, "arithmetic", "model", OVERFIT_ARITHMETIC)
+        model = cls(colour, tuple(levels), tuple(hidden), residual, upsample, arithmetic)
+        limits.check_overfit_model(model.macs_per_pixel(), max(model.hidden, default=0),
+                                   model.latent_count(image), image.height * image.width)
+        return model
+
+
+@dataclass(frozen=True)
+class OverfitQuantInfo:
+    """Weight steps (2^-shift per stored tensor) and the entropy coder of the weights and latent streams."""
+
+    shifts: tuple[int, ...]
+    latent: str = "lc1"
+    weights: str = "lc1"
+
+    def steps(self) -> list[float]:
+        return [2.0 ** -shift for shift in self.shifts]
+
+    def to_map(self) -> dict[str, Any]:
+        return {"latent": self.latent, "weights": self.weights, "shifts": list(self.shifts)}
+
+    @classmethod
+    def from_map(cls, m: Any, tensors: int) -> OverfitQuantInfo:
+        latent = _get_choice(m, "latent", "quant", OVERFIT_CODERS)
+        weights = _get_choice(m, "weights", "quant", OVERFIT_CODERS)
+        raw = _get(m, "shifts", list, "quant")
+        _require(len(raw) == tensors, f"quant.shifts must hold {tensors} entries (one per stored tensor)")
+        _require(all(type(v) is int and 0 <= v <= OVERFIT_MAX_SHIFT for v in raw),
+                 f"quant.shifts entries must be integers 0..{OVERFIT_MAX_SHIFT}")
+        return cls(tuple(raw), latent, weights)
+
+
+@dataclass(frozen=True)
 class KdfParams:
     """How the master key is obtained: a 256-bit secret key used as is, or scrypt over a password."""
 
@@ -349,8 +475,8 @@ class Header:
     """The validated header of a .saec file; ``model`` and ``quant`` take the profile's shape."""
 
     image: ImageInfo
-    model: ModelInfo | RdModelInfo
-    quant: QuantInfo | RdQuantInfo
+    model: ModelInfo | RdModelInfo | OverfitModelInfo
+    quant: QuantInfo | RdQuantInfo | OverfitQuantInfo
     crypto: CryptoInfo
     sections: tuple[tuple[str, int], ...]
     version: tuple[int, int] = PAPER_VERSION
@@ -368,20 +494,29 @@ class Header:
         return math.ceil(self.image.width / self.model.block)
 
     def latent_bytes(self) -> int:
-        """Bytes of latent data: the 8-bit grid (paper) or the entropy-coded planes (rd)."""
+        """Bytes of latent data: the 8-bit grid (paper), the entropy-coded planes (rd) or grids (overfit)."""
+        if isinstance(self.model, OverfitModelInfo):
+            return self.section_length("latents")
         if isinstance(self.model, RdModelInfo):
             return sum(self.section_length(name) for name in self.model.plane_names)
         return self.image.colour_channels * self.blocks_high * self.blocks_wide * self.model.latent_units
 
     def decoder_bytes(self) -> int:
         """Bytes of stored decoder weights (the rd profile's stock weights cost none)."""
+        if isinstance(self.model, OverfitModelInfo):
+            return self.section_length("weights")
         if isinstance(self.model, RdModelInfo) or not isinstance(self.quant, QuantInfo):
             return 0
         return self.model.decoder_values() * WEIGHT_DTYPES[self.quant.weights]
 
     def expected_section_names(self) -> tuple[str, ...]:
         """The sections every file of this profile and mode has (an optional ``meta`` may follow them)."""
-        names = self.model.plane_names if isinstance(self.model, RdModelInfo) else ("decoder", "latent")
+        if isinstance(self.model, OverfitModelInfo):
+            names: tuple[str, ...] = ("weights", "latents")
+        elif isinstance(self.model, RdModelInfo):
+            names = self.model.plane_names
+        else:
+            names = ("decoder", "latent")
         return names + ("alpha",) if self.image.has_alpha else names
 
     @property
@@ -442,9 +577,12 @@ class Header:
         _require(tuple(fmt) >= PROFILES[profile], f"profile {profile!r} needs format version "
                  f"{PROFILES[profile][0]}.{PROFILES[profile][1]} or later")
         quant_map = _get(m, "quant", dict, "header")
-        model: ModelInfo | RdModelInfo
-        quant: QuantInfo | RdQuantInfo
-        if profile == "rd":
+        model: ModelInfo | RdModelInfo | OverfitModelInfo
+        quant: QuantInfo | RdQuantInfo | OverfitQuantInfo
+        if profile == "overfit":
+            model = OverfitModelInfo.from_map(model_map, image, limits)
+            quant = OverfitQuantInfo.from_map(quant_map, len(model.tensor_sizes()))
+        elif profile == "rd":
             model = RdModelInfo.from_map(model_map, image)
             quant = RdQuantInfo.from_map(quant_map, model.planes)
         else:
@@ -466,7 +604,10 @@ class Header:
             _require(self.version >= METADATA_VERSION, "a meta section needs format version 1.2 or later")
             expected += ("meta",)
         _require(names == expected, f"sections must be {list(expected)}")
-        if isinstance(self.model, RdModelInfo):
+        if isinstance(self.model, OverfitModelInfo):
+            for name in ("weights", "latents"):
+                _require(self.section_length(name) >= LC1_MIN_BYTES, f"section {name!r} is shorter than a coded stream")
+        elif isinstance(self.model, RdModelInfo):
             for name in self.model.plane_names:
                 _require(self.section_length(name) >= RC1_MIN_BYTES, f"section {name!r} is shorter than a coded plane")
         else:
