@@ -120,6 +120,7 @@ def encode_with_stats(
     target_bpp: float | None = None,
     target_psnr: float | None = None,
     chroma: str | None = None,
+    effort: str | None = None,
     level: int | None = None,
     cipher: str = "chacha20",
     seed: int | None = None,
@@ -134,7 +135,7 @@ def encode_with_stats(
     """Like :func:`encode`, and also report the file's true bits per pixel and the PSNR it decodes to."""
     return _encode(
         image, key, secrets.token_bytes(NONCE_BYTES), profile=profile, quality=quality, target_bpp=target_bpp,
-        target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
+        target_psnr=target_psnr, chroma=chroma, effort=effort, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
         training=training, context=context, strip_metadata=strip_metadata, limits=limits, progress=progress,
     )
 
@@ -149,6 +150,7 @@ def _encode(
     target_bpp: float | None = None,
     target_psnr: float | None = None,
     chroma: str | None = None,
+    effort: str | None = None,
     level: int | None = None,
     cipher: str = "chacha20",
     seed: int | None = None,
@@ -164,7 +166,7 @@ def _encode(
     reusing a nonce with the same key reuses a keystream."""
     chosen, settings = check_encode_options(
         profile, cipher, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma,
-        level=level, seed=seed, weights=weights, per_channel=per_channel, training=training)
+        effort=effort, level=level, seed=seed, weights=weights, per_channel=per_channel, training=training)
     _check_key(key)
     if len(nonce) != NONCE_BYTES:
         raise InputError(f"nonce must be {NONCE_BYTES} bytes")
@@ -223,6 +225,7 @@ def encode(
     target_bpp: float | None = None,
     target_psnr: float | None = None,
     chroma: str | None = None,
+    effort: str | None = None,
     level: int | None = None,
     cipher: str = "chacha20",
     seed: int | None = None,
@@ -243,7 +246,11 @@ def encode(
     ``"paper"`` (format 1.0; chosen when a paper option such as ``level`` or ``seed`` is given) trains the
     paper's 64-16-4 SAE on the image: ``level`` 1 stores the 16-unit code (4:1), 2 the 4-unit code (16:1);
     ``seed`` seeds training, ``per_channel`` trains one model per colour channel, ``weights`` "f32le" or
-    "f16le", ``training`` overrides the schedule (and carries its own seed). ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
+    "f16le", ``training`` overrides the schedule (and carries its own seed).
+    ``"overfit"`` (format 1.3) trains latent grids and a small synthesis network on the image (Cool-chic's
+    design) at ``quality``, ``target_bpp`` or ``target_psnr``; ``effort`` "fast", "default" or "best" buys
+    quality with encode time (seconds to minutes), ``seed`` seeds training. A ``progress`` callable with a
+    ``training_status`` method is also told the step, loss, bpp, PSNR and time left. ``cipher`` is "chacha20" (default) or "logistic" (the paper's chaotic map; not secure
     alone, authenticated by the HMAC).
     The EXIF, ICC profile and XMP of an image file or PIL image are kept, encrypted in the payload (never in
     the public header), and :func:`decode_image` returns them; pixels are stored as they are and the EXIF
@@ -254,7 +261,7 @@ def encode(
     same value opens the file. The header says that a context is bound, not what it is.
     """
     return encode_with_stats(
-        image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
+        image, key, profile=profile, quality=quality, target_bpp=target_bpp, target_psnr=target_psnr, chroma=chroma, effort=effort, level=level, cipher=cipher, seed=seed, weights=weights, per_channel=per_channel,
         training=training, context=context, strip_metadata=strip_metadata, limits=limits, progress=progress,
     ).data
 

@@ -1,17 +1,17 @@
-"""Coding profiles, chosen from one table: ``rd`` (rate-distortion, format 1.1; the default) and ``paper``
-(the paper's SAE, format 1.0). Each shares the interface of :class:`~saecodec.profiles.common.Profile`."""
+"""Coding profiles, chosen from one table: ``rd`` (rate-distortion, format 1.1; the default), ``paper``
+(the paper's SAE, format 1.0) and ``overfit`` (latent grids and a network trained per image, format 1.3). Each shares the interface of :class:`~saecodec.profiles.common.Profile`."""
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from ..errors import InputError
-from . import paper, rd
+from . import overfit, paper, rd
 from .common import Profile
 
 __all__ = ["PROFILES", "DEFAULT_PROFILE", "choose_profile"]
 
-PROFILES: dict[str, Profile] = {profile.name: profile for profile in (rd.PROFILE, paper.PROFILE)}
+PROFILES: dict[str, Profile] = {profile.name: profile for profile in (rd.PROFILE, paper.PROFILE, overfit.PROFILE)}
 DEFAULT_PROFILE = "rd"
 
 
@@ -20,8 +20,9 @@ def _owner(option: str) -> str:
 
 
 def choose_profile(profile: str | None, options: Mapping[str, Any]) -> Profile:
-    """The profile named, or (``profile=None``) the default one unless an option only another profile takes
-    asks for it (``level=2`` means the paper's SAE). Options of another profile than the chosen one, or of
+    """The profile named, or (``profile=None``) the default one unless an option it does not take asks for
+    another: then the first profile in the table that takes every option given (``level=2`` or ``seed`` mean
+    the paper's SAE, ``effort`` the overfit profile). Options of another profile than the chosen one, or of
     none, are an InputError."""
     given = [name for name, value in options.items() if value is not None]
     unknown = [name for name in given if not any(name in p.options for p in PROFILES.values())]
@@ -29,7 +30,8 @@ def choose_profile(profile: str | None, options: Mapping[str, Any]) -> Profile:
         raise InputError(f"unknown encode option(s): {', '.join(unknown)}")
     if profile is None:
         foreign = [name for name in given if name not in PROFILES[DEFAULT_PROFILE].options]
-        profile = _owner(foreign[0]) if foreign else DEFAULT_PROFILE
+        takes_all = [name for name, p in PROFILES.items() if all(option in p.options for option in given)]
+        profile = DEFAULT_PROFILE if not foreign else (takes_all[0] if takes_all else _owner(foreign[0]))
     if profile not in PROFILES:
         raise InputError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     chosen = PROFILES[profile]

@@ -1,0 +1,233 @@
+"""Training the overfit profile's latents and synthesis network on one image, at encode time.
+
+Loss ``MSE + lambda * bpp`` (MSE of RGB in [0, 1]; bpp from a factorised Laplace proxy of the latents' code
+length), Adam, uniform noise on the latents for most of the schedule and straight-through rounding at the end
+(the rate stays on the noisy latents, or nothing would pull a latent at 0 back), cosine learning-rate decay.
+At checkpoints the encoder measures the TRUE cost of what it would write: latents rounded, weights quantised,
+both streams coded by lc1, every byte of the file counted by the container's ``file_size``, PSNR of the
+decoder's own pixels; it keeps the best. A target rate or PSNR steers lambda at those checkpoints.
+
+The forward and backward passes are the Numba kernels of saecodec.kernels.synthesis; the decoder used at the
+checkpoints is the normative one, so the PSNR the encoder reports is that of what ``decode`` returns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from ..entropy.latentcoder import encode_latents, encode_weights
+from ..format.header import OVERFIT_VERSION, ImageInfo, OverfitModelInfo, OverfitQuantInfo
+from ..kernels import synthesis as K
+from ..profiles.common import FileSize, PlainImage, Progress
+
+__all__ = ["TrainingStatus", "encode_overfit", "quantise_weights"]
+
+_BETAS = (0.9, 0.999)
+_EPS = 1e-8
+_STE_FRACTION = 0.2  # last part of the schedule trains with rounded latents (straight-through)
+_FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
+_CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
+_PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
+_MAX_Q = 32767
+
+
+@dataclass(frozen=True)
+class TrainingStatus:
+    """What a progress callable's optional ``training_status`` method is told at every checkpoint."""
+
+    step: int
+    steps: int
+    loss: float
+    bpp: float  # of the whole file, at the last checkpoint
+    psnr: float  # dB, of the decoded image at the last checkpoint
+    seconds_left: float
+
+
+@dataclass
+class _Candidate:
+    plain: PlainImage
+    mse: float  # of uint8 pixels, over colour channels
+    bpp: float
+
+
+class _Parameters:
+    """All trainable values in one float32 array (one Adam kernel call a step), with named views."""
+
+    def __init__(self, model: OverfitModelInfo, image: ImageInfo, rng: np.random.Generator) -> None:
+        self.shape = K.SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden,
+                                      model.residual)
+        self.latent_count = self.shape.latent_count
+        self.grids = len(model.grid_shapes(image))
+        self.tensor_sizes = model.tensor_sizes()
+        total = self.latent_count + self.grids + sum(self.tensor_sizes)
+        self.flat = np.zeros(total, dtype=np.float32)
+        self.latents = self.flat[: self.latent_count]
+        self.log_scales = self.flat[self.latent_count : self.latent_count + self.grids]
+        self.tensors: list[np.ndarray] = []
+        start = self.latent_count + self.grids
+        for size in self.tensor_sizes:
+            self.tensors.append(self.flat[start : start + size])
+            start += size
+        self._initialise(model, rng)
+
+    def _initialise(self, model: OverfitModelInfo, rng: np.random.Generator) -> None:
+        """Zero latents (as Cool-chic), He-initialised 1x1 layers with the output bias at grey, residual
+        layers at zero (so they start as the identity)."""
+        shapes = model.layer_shapes()
+        for k, (out, inp) in enumerate(shapes):
+            self.tensors[2 * k][:] = rng.standard_normal(out * inp).astype(np.float32) * math.sqrt(2.0 / inp)
+        self.tensors[2 * len(shapes) - 1][:] = 0.5
+        self.log_scales[:] = 0.0
+
+    def like(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """A zeroed array of the same layout: (flat, latent view, tensor views)."""
+        flat = np.zeros_like(self.flat)
+        tensors, start = [], self.latent_count + self.grids
+        for size in self.tensor_sizes:
+            tensors.append(flat[start : start + size])
+            start += size
+        return flat, flat[: self.latent_count], tensors
+
+
+def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[int], np.ndarray]:
+    """Per tensor, the step 2^-shift that gives its largest magnitude ``precision`` significant bits, and the
+    integers. Returns (shifts, concatenated integers)."""
+    shifts, values = [], []
+    for t in tensors:
+        peak = float(np.max(np.abs(t))) if t.size else 0.0
+        shift = 0 if peak == 0.0 else precision - 1 - math.floor(math.log2(peak))
+        shift = min(max(shift, 0), 30)
+        q = np.clip(np.rint(t.astype(np.float64) * 2.0**shift), -_MAX_Q, _MAX_Q).astype(np.int32)
+        shifts.append(shift)
+        values.append(q)
+    return shifts, np.concatenate(values) if values else np.zeros(0, np.int32)
+
+
+def _dequantised(values: np.ndarray, shifts: list[int], sizes: list[int]) -> list[np.ndarray]:
+    out, start = [], 0
+    for size, shift in zip(sizes, shifts):
+        out.append((values[start : start + size].astype(np.float64) * 2.0**-shift).astype(np.float32))
+        start += size
+    return out
+
+
+class _Trainer:
+    def __init__(self, colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, steps: int, lr: float,
+                 lam: float, seed: int, file_size: FileSize) -> None:
+        from ..profiles.overfit import grids_in_coding_order  # the layout belongs to the profile
+
+        self._coding_order = grids_in_coding_order
+        self.colour, self.image, self.model = colour, image, model
+        self.pixels = image.height * image.width
+        self.target = (colour.astype(np.float32) / np.float32(255.0))
+        self.rng = np.random.default_rng(seed)
+        self.params = _Parameters(model, image, self.rng)
+        self.grad, self.grad_latents, self.grad_tensors = self.params.like()
+        self.grad_log_scales = self.grad[self.params.latent_count : self.params.latent_count + self.params.grids]
+        self.m = np.zeros_like(self.params.flat)
+        self.v = np.zeros_like(self.params.flat)
+        self.steps, self.lr, self.lam = steps, lr, lam
+        self.file_size = file_size
+        self.offsets = self.params.shape.offsets  # grid starts in the flat latents (for the rate proxy)
+        self.noise = np.empty(self.params.latent_count, dtype=np.float32)
+        self.rounded = np.empty(self.params.latent_count, dtype=np.float32)
+        self.t = 0
+
+    def step(self, ste: bool) -> float:
+        """One Adam step on the whole image; returns the training loss."""
+        p = self.params
+        self.noise[:] = self.rng.random(p.latent_count, dtype=np.float32) - np.float32(0.5)
+        if ste:
+            np.rint(p.latents, out=self.rounded)
+            seen = self.rounded
+        else:
+            np.add(p.latents, self.noise, out=self.rounded)
+            seen = self.rounded
+        values = self.colour.size
+        sse = K.forward_backward(p.shape, seen, p.tensors, self.target, (0, self.image.height, 0, self.image.width),
+                                 self.grad_latents, self.grad_tensors, grad_scale=1.0 / values)
+        bits = K.laplace_rate(p.latents, self.noise, self.offsets, p.log_scales, self.grad_latents,
+                              self.grad_log_scales, self.lam / self.pixels)
+        self.t += 1
+        fraction = self.t / self.steps
+        lr = self.lr * (_FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0))))
+        K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
+        return sse / values + self.lam * bits / self.pixels
+
+    def candidate(self, precision: int) -> _Candidate:
+        """What the encoder would write now, with weights at ``precision`` bits, and its true cost."""
+        p, model, image = self.params, self.model, self.image
+        shifts, ints = quantise_weights(p.tensors, precision)
+        weights = _dequantised(ints, shifts, p.tensor_sizes)
+        q_latents = np.clip(np.rint(p.latents), -_MAX_Q, _MAX_Q).astype(np.int32)
+        grids = self._coding_order(q_latents, model.grid_shapes(image), model.levels)
+        sections = [("weights", encode_weights(ints, p.tensor_sizes)), ("latents", encode_latents(grids))]
+        plain = PlainImage(model, OverfitQuantInfo(tuple(shifts)), sections, OVERFIT_VERSION)
+        out = np.empty_like(self.colour)
+        K.synthesize(p.shape, q_latents.astype(np.float32), weights, out)
+        diff = out.astype(np.float64) - self.colour
+        mse = float(np.mean(diff * diff))
+        bpp = 8.0 * self.file_size(plain) / self.pixels
+        return _Candidate(plain, mse, bpp)
+
+
+def _psnr(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+
+
+def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, effort: Any, settings: Any,
+                   file_size: FileSize, progress: Progress) -> PlainImage:
+    """Train on the (H, W, C) uint8 colour planes and return the weights and latents sections."""
+    trainer = _Trainer(colour, image, model, effort.steps, effort.learning_rate, settings.lam, settings.seed,
+                       file_size)
+    status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
+    steps = effort.steps
+    ste_start = int(steps * (1.0 - _STE_FRACTION))
+    every = max(1, steps // _CHECKPOINTS)
+    start = time.monotonic()
+    best: _Candidate | None = None
+    for step in range(1, steps + 1):
+        loss = trainer.step(ste=step > ste_start)
+        if step % every == 0 and step < steps:
+            candidate = trainer.candidate(8)
+            if step > ste_start:  # before rounding is trained for, a checkpoint is not worth keeping
+                best = _better(best, candidate, settings, trainer.lam)
+            _steer(trainer, settings, candidate)
+            if status is not None:
+                elapsed = time.monotonic() - start
+                status(TrainingStatus(step, steps, loss, candidate.bpp, _psnr(candidate.mse),
+                                      elapsed / step * (steps - step)))
+        if progress is not None:
+            progress(0.95 * step / steps)
+    for precision in _PRECISIONS:
+        best = _better(best, trainer.candidate(precision), settings, trainer.lam)
+    assert best is not None
+    return best.plain
+
+
+def _better(best: _Candidate | None, new: _Candidate, settings: Any, lam: float) -> _Candidate:
+    """The candidate to keep: under a target rate the best PSNR within it (else the smallest file); under a
+    target PSNR the smallest file reaching it (else the best PSNR); otherwise the lower MSE + lambda * bpp."""
+    if best is None:
+        return new
+    if settings.target_bpp is not None:
+        fits = [c for c in (best, new) if c.bpp <= settings.target_bpp]
+        return min(fits, key=lambda c: c.mse) if fits else min((best, new), key=lambda c: c.bpp)
+    if settings.target_psnr is not None:
+        fits = [c for c in (best, new) if _psnr(c.mse) >= settings.target_psnr]
+        return min(fits, key=lambda c: c.bpp) if fits else min((best, new), key=lambda c: c.mse)
+    cost = lambda c: c.mse / 255.0**2 + lam * c.bpp  # noqa: E731
+    return new if cost(new) < cost(best) else best
+
+
+def _steer(trainer: _Trainer, settings: Any, candidate: _Candidate) -> None:
+    """Move lambda toward a target rate or PSNR (no-op for a quality setting): multiplicative, damped."""
+    if settings.target_bpp is not None:
+        trainer.lam *= float(np.clip((candidate.bpp / settings.target_bpp) ** 2.0, 0.25, 4.0))
+    elif settings.target_psnr is not None:
+        trainer.lam *= float(np.clip(10.0 ** ((_psnr(candidate.mse) - settings.target_psnr) / 4.0), 0.25, 4.0))

@@ -1,0 +1,186 @@
+"""The overfit profile (format 1.3): latent grids and a small synthesis network trained on each image.
+
+The paper's idea, a decoder trained per image and stored in the file with the codes, in its modern form
+(Cool-chic, C3): integer latent grids at several resolutions, bilinearly up-sampled and fed per pixel to a
+1x1 network and a few 3x3 residual layers, whose weights are quantised and stored beside the latents. Both
+streams are entropy coded by lc1 (spec/lc1-latent-coder.md), integer arithmetic only; the synthesis is float32
+in a fixed order of operations (spec section 11), so every conforming decoder gives the same pixels.
+
+Training happens at encode time (saecodec.model.overfit), so encoding takes seconds to minutes: ``effort``
+chooses the network and the number of steps.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from ..errors import FormatError, InputError, LimitExceededError
+from ..format.header import OVERFIT_VERSION, Header, ImageInfo, OverfitModelInfo, OverfitQuantInfo
+from ..limits import DEFAULT_LIMITS
+from .common import FileSize, PlainImage, Profile, Progress
+
+__all__ = ["PROFILE", "OverfitSettings", "EFFORTS", "Effort", "make_settings", "quality_to_lambda", "reconstruct",
+           "DEFAULT_QUALITY", "DEFAULT_EFFORT"]
+
+DEFAULT_QUALITY = 75
+DEFAULT_EFFORT = "default"
+
+
+@dataclass(frozen=True)
+class Effort:
+    """What an effort level buys: the decoder's shape and the training schedule."""
+
+    levels: tuple[int, ...]  # latent channels per level, full resolution first
+    hidden: tuple[int, ...]  # hidden 1x1 layer widths
+    residual: int  # 3x3 residual layers
+    steps: int  # training steps (whole image)
+    learning_rate: float
+
+
+#: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
+#: to speak of. Steps are fixed counts, so the same input, key and seed give the same file on one machine.
+EFFORTS: dict[str, Effort] = {
+    "fast": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 0, 300, 0.02),
+    "default": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 1200, 0.02),
+    "best": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 2, 6000, 0.015),
+}
+
+
+def quality_to_lambda(quality: float) -> float:
+    """Quality 0..100 -> the rate-distortion trade-off lambda of ``MSE + lambda * bpp`` (MSE of [0, 1] RGB).
+
+    Log-linear: quality 50 is 2e-3 and every 25 points divide lambda by 10, so quality 75 is 2e-4 and 100 is
+    2e-5 (calibrated on Kodak to land near the rd profile's rate at the same quality number)."""
+    q = min(max(float(quality), 0.0), 100.0)
+    return 2e-3 * 10.0 ** (-(q - 50.0) / 25.0)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+@dataclass(frozen=True)
+class OverfitSettings:
+    """Validated overfit-profile settings: one of quality, target_bpp or target_psnr; effort; training seed."""
+
+    quality: Optional[float] = None
+    target_bpp: Optional[float] = None
+    target_psnr: Optional[float] = None
+    effort: str = DEFAULT_EFFORT
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        given = [name for name in ("quality", "target_bpp", "target_psnr") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise InputError(f"give at most one of quality, target_bpp and target_psnr (got {', '.join(given)})")
+        if self.quality is not None and (not _is_number(self.quality) or not 0 <= self.quality <= 100):
+            raise InputError(f"quality must be a number from 0 to 100, not {self.quality!r}")
+        for name in ("target_bpp", "target_psnr"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or not math.isfinite(value) or value <= 0):
+                raise InputError(f"{name} must be a positive finite number, not {value!r}")
+        if self.effort not in EFFORTS:
+            raise InputError(f"effort must be one of {', '.join(EFFORTS)}, not {self.effort!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise InputError(f"seed must be an integer from 0 to 2**32 - 1, not {self.seed!r}")
+
+    @property
+    def lam(self) -> float:
+        return quality_to_lambda(DEFAULT_QUALITY if self.quality is None else self.quality)
+
+
+def make_settings(quality: float | None = None, target_bpp: float | None = None, target_psnr: float | None = None,
+                  effort: str | None = None, seed: int | None = None) -> OverfitSettings:
+    """Settings from ``encode``'s keywords (None: not given): quality 75, effort "default", seed 0."""
+    return OverfitSettings(quality, target_bpp, target_psnr, effort or DEFAULT_EFFORT, 0 if seed is None else seed)
+
+
+def model_for(image: ImageInfo, effort: Effort) -> OverfitModelInfo:
+    """The decoder shape an effort level uses for this image: levels down to a grid of a few samples."""
+    levels = list(effort.levels)
+    while len(levels) > 1 and max(image.height, image.width) < 4 * 2 ** (len(levels) - 1):
+        levels.pop()
+    colour = "rgb" if image.colour_channels == 3 else "grey"
+    return OverfitModelInfo(colour, tuple(levels), effort.hidden, effort.residual)
+
+
+def _encode(colour: np.ndarray, image: ImageInfo, settings: OverfitSettings, file_size: FileSize,
+            progress: Progress) -> PlainImage:
+    from ..model.overfit import encode_overfit  # training code: imported only by encoders
+
+    effort = EFFORTS[settings.effort]
+    model = model_for(image, effort)
+    DEFAULT_LIMITS.check_overfit_model(model.macs_per_pixel(), max(model.hidden, default=0),
+                                       model.latent_count(image), image.height * image.width)
+    return encode_overfit(colour, image, model, effort, settings, file_size, progress)
+
+
+def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
+    """Decoded colour planes (H, W, C) uint8 from the plaintext sections (spec section 11).
+
+    The header's sizes were checked against the limits, so the latents (8 bytes each while decoding, at most
+    ``max_overfit_latents_per_pixel`` a pixel) and the synthesis work are bounded before anything is allocated.
+    """
+    from ..entropy.latentcoder import decode_latents, decode_weights
+    from ..kernels.synthesis import SynthesisShape, synthesize
+
+    model, quant, image = header.model, header.quant, header.image
+    assert isinstance(model, OverfitModelInfo) and isinstance(quant, OverfitQuantInfo)
+    try:
+        weights = dequantise_weights(decode_weights(sections["weights"], model.tensor_sizes()), model, quant)
+        grids = decode_latents(sections["latents"], coding_order(model.grid_shapes(image), model.levels))
+        latents = flat_latents(grids, model.levels)
+        out = np.empty((image.height, image.width, model.channels), dtype=np.uint8)
+        shape = SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden, model.residual)
+        synthesize(shape, latents, weights, out)
+    except MemoryError:
+        raise LimitExceededError(f"not enough memory to decode a {image.width}x{image.height} image") from None
+    return out
+
+
+def coding_order(shapes: list[tuple[int, int]], levels: tuple[int, ...]) -> list[tuple[int, int]]:
+    """Grids as lc1 codes them: coarsest level first (so a grid's parent is decoded before it), the channels
+    of a level in order."""
+    return [shape for index in _coding_indices(levels) for shape in [shapes[index]]]
+
+
+def _coding_indices(levels: tuple[int, ...]) -> list[int]:
+    starts = np.cumsum((0,) + tuple(levels))
+    return [int(starts[level]) + c for level in reversed(range(len(levels))) for c in range(levels[level])]
+
+
+def flat_latents(coded: list[np.ndarray], levels: tuple[int, ...]) -> np.ndarray:
+    """The grids (in coding order) as one float32 array, full-resolution level first: the synthesis's layout."""
+    by_level: list[np.ndarray] = [np.empty(0)] * len(coded)
+    for grid, index in zip(coded, _coding_indices(levels)):
+        by_level[index] = grid
+    return np.concatenate([g.astype(np.float32).ravel() for g in by_level]) if by_level else np.zeros(0, np.float32)
+
+
+def grids_in_coding_order(latents: np.ndarray, shapes: list[tuple[int, int]], levels: tuple[int, ...]) -> list[np.ndarray]:
+    """Inverse of ``flat_latents`` for the encoder: integer grids (from rounded latents) in coding order."""
+    grids, start = [], 0
+    for h, w in shapes:
+        grids.append(latents[start:start + h * w].reshape(h, w))
+        start += h * w
+    return [grids[index] for index in _coding_indices(levels)]
+
+
+def dequantise_weights(values: np.ndarray, model: OverfitModelInfo, quant: OverfitQuantInfo) -> list[np.ndarray]:
+    """Stored integers -> float32 tensors (value * 2^-shift, exact in float32 for |value| < 2^24)."""
+    tensors, start = [], 0
+    for size, step in zip(model.tensor_sizes(), quant.steps()):
+        tensors.append((values[start:start + size].astype(np.float64) * step).astype(np.float32))
+        start += size
+    if start != values.size:
+        raise FormatError("weights stream holds the wrong number of values")
+    return tensors
+
+
+PROFILE = Profile("overfit", ("quality", "target_bpp", "target_psnr", "effort", "seed"), make_settings, _encode,
+                  reconstruct)
