@@ -9,12 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CIPHERS", "PROFILES", "DEFAULT_PROFILE", "CHROMA_CHOICES", "DEFAULT_QUALITY", "OUTPUT_FORMATS",
+__all__ = ["CIPHERS", "PROFILES", "DEFAULT_PROFILE", "PROFILE_OPTIONS", "CHROMA_CHOICES", "DEFAULT_QUALITY",
+           "EFFORTS", "OUTPUT_FORMATS",
            "PASSWORD_ENV", "KEY_FILE_ENV", "KEYRING_ENV", "STDIO"]
 
 CIPHERS = ("chacha20", "logistic")  # saecodec.format.header.CIPHERS
-PROFILES = ("rd", "paper")  # saecodec.codec.PROFILES
+PROFILES = ("rd", "paper", "overfit")  # saecodec.codec.PROFILES
 DEFAULT_PROFILE = "rd"  # saecodec.codec.DEFAULT_PROFILE
+#: the encode options each profile takes that the command line offers (saecodec.profiles.PROFILES[p].options;
+#: the API has a few more), in the table's order, which decides the profile options alone imply
+PROFILE_OPTIONS = {
+    "rd": ("quality", "target_bpp", "target_psnr", "chroma"),
+    "paper": ("level", "seed"),
+    "overfit": ("quality", "target_bpp", "target_psnr", "effort", "seed"),
+}
+EFFORTS = ("fast", "default", "best")  # saecodec.profiles.overfit.EFFORTS
 CHROMA_CHOICES = ("auto", "444", "420")  # saecodec.profiles.rd.CHROMA_CHOICES
 DEFAULT_QUALITY = 75  # saecodec.profiles.rd.DEFAULT_QUALITY
 PASSWORD_ENV = "SAEC_PASSWORD"  # saecodec.keyring.PASSWORD_ENV

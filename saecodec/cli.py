@@ -99,7 +99,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from . import __version__
-from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, KEY_FILE_ENV, KEYRING_ENV,
+from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, EFFORTS, PROFILE_OPTIONS, KEY_FILE_ENV, KEYRING_ENV,
                       OUTPUT_FORMATS, PASSWORD_ENV, PROFILES, STDIO)
 from .errors import SaecError
 from .files import (KIND_AUTH, KIND_EXISTS, KIND_INTERNAL, KIND_INVALID, KIND_IO, KIND_KEY, FileAccessError,
@@ -425,6 +425,7 @@ class _ProgressBar(_TerminalLine):
         super().__init__(stream)
         self.label = label
         self.last = -1
+        self.detail = ""
 
     def __call__(self, fraction: float) -> None:
         try:
@@ -435,7 +436,16 @@ class _ProgressBar(_TerminalLine):
         if percent == self.last:
             return
         self.last = percent
-        self._draw(f"\r{self.label} [{_bar(fraction, self.WIDTH)}] {percent:3d}%")
+        self._redraw(fraction)
+
+    def training_status(self, status: Any) -> None:
+        """Training profiles report their step, loss, rate, PSNR and time left (saecodec.model.overfit)."""
+        self.detail = (f" step {status.step}/{status.steps}  loss {status.loss:.5f}  {status.bpp:.3f} bpp  "
+                       f"{status.psnr:.2f} dB  ETA {_clock(status.seconds_left)}")
+        self._redraw(max(self.last, 0) / 100.0)
+
+    def _redraw(self, fraction: float) -> None:
+        self._draw(f"\r{self.label} [{_bar(fraction, self.WIDTH)}] {int(fraction * 100):3d}%{self.detail}\x1b[K")
 
 
 def _output_format(path: str) -> str:
@@ -542,21 +552,32 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Encoder options from the command line; options of the other profile are a usage error."""
-    rd_given = [flag for flag, value in (("--quality", args.quality), ("--target-bpp", args.target_bpp),
-                                         ("--target-psnr", args.target_psnr), ("--chroma", args.chroma))
-                if value is not None]
-    paper_given = [flag for flag, value in (("--level", args.level), ("--seed", args.seed)) if value is not None]
-    profile = args.profile or ("paper" if paper_given else DEFAULT_PROFILE)
-    wrong = paper_given if profile == "rd" else rd_given
+    """Encoder options from the command line, the profile chosen as the API chooses it (an option the default
+    profile does not take picks the first profile that takes them all); an option of another profile than the
+    chosen one is a usage error."""
+    given = {name: getattr(args, name) for options in PROFILE_OPTIONS.values() for name in options
+             if getattr(args, name) is not None}
+    flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
+    profile = args.profile
+    if profile is None:
+        implied = [p for p, options in PROFILE_OPTIONS.items() if all(name in options for name in given)]
+        profile = DEFAULT_PROFILE if DEFAULT_PROFILE in implied else (implied[0] if implied else None)
+    if profile is None:  # no profile takes all of them: name the first one the default does not take
+        foreign = [name for name in given if name not in PROFILE_OPTIONS[DEFAULT_PROFILE]]
+        owner = next(p for p, options in PROFILE_OPTIONS.items() if foreign[0] in options)
+        wrong = [name for name in given if name not in PROFILE_OPTIONS[owner]]
+        chosen = f"the {owner} profile (chosen by {flag(foreign[0])})"
+        raise CliError(EXIT_USAGE, f"{', '.join(map(flag, wrong))} cannot be used with {chosen}")
+    wrong = [name for name in given if name not in PROFILE_OPTIONS[profile]]
     if wrong:
-        chosen = f"--profile {profile}" if args.profile else f"the {profile} profile (chosen by {', '.join(paper_given)})"
-        raise CliError(EXIT_USAGE, f"{', '.join(wrong)} cannot be used with {chosen}")
-    common = {"strip_metadata": args.strip_metadata}
-    if profile == "paper":
-        return {"profile": "paper", "level": args.level or 1, "seed": args.seed or 0, **common}
-    return {"profile": "rd", "quality": args.quality, "target_bpp": args.target_bpp,
-            "target_psnr": args.target_psnr, "chroma": args.chroma, **common}
+        implied_by = [flag(name) for name in given if name not in PROFILE_OPTIONS[DEFAULT_PROFILE]]
+        chosen = f"--profile {profile}" if args.profile else f"the {profile} profile (chosen by {', '.join(implied_by)})"
+        raise CliError(EXIT_USAGE, f"{', '.join(map(flag, wrong))} cannot be used with {chosen}")
+    options: dict[str, Any] = {"profile": profile, "strip_metadata": args.strip_metadata}
+    options.update({name: getattr(args, name) for name in PROFILE_OPTIONS[profile]})
+    if profile == "paper":  # the paper profile's file records no defaults of its own: state them
+        options.update(level=args.level or 1, seed=args.seed or 0)
+    return options
 
 
 def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
@@ -1002,20 +1023,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="payload cipher: chacha20 (default); logistic is the paper's chaotic map, not secure "
                         "(kept for reproduction; prints a warning)")
     p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="rd: rate-distortion profile (default); paper: the paper's SAE (implied by --level/--seed)")
+                   help="rd: rate-distortion profile (default); paper: the paper's SAE (implied by --level/--seed); "
+                        "overfit: a decoder trained on the image, slow to encode (implied by --effort)")
     target = p.add_mutually_exclusive_group()
     target.add_argument("--quality", type=_quality, default=None, metavar="Q",
-                        help=f"rd: quality 0-100, higher is better (default {DEFAULT_QUALITY})")
+                        help=f"rd, overfit: quality 0-100, higher is better (default {DEFAULT_QUALITY})")
     target.add_argument("--target-bpp", type=_positive("bits per pixel"), default=None, metavar="B",
-                        help="rd: largest file of at most B bits per pixel, every byte counted")
+                        help="rd: largest file of at most B bits per pixel, every byte counted; overfit: "
+                             "steer training toward B")
     target.add_argument("--target-psnr", type=_positive("PSNR"), default=None, metavar="P",
-                        help="rd: smallest file whose decoded image has a PSNR of at least P dB")
+                        help="rd: smallest file whose decoded image has a PSNR of at least P dB; overfit: "
+                             "steer training toward P")
     p.add_argument("--chroma", choices=CHROMA_CHOICES, default=None,
                    help="rd: 444 keeps full-resolution colour, 420 halves it, auto (default) takes 420 only at low "
                         "rates where it wins")
     p.add_argument("--level", type=int, choices=(1, 2), default=None,
                    help="paper: 1: 16-unit code, 4:1 (default); 2: 4-unit code, 16:1")
-    p.add_argument("--seed", type=_seed, default=None, metavar="N", help="paper: training seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=None, metavar="N",
+                   help="paper, overfit: training seed (default 0)")
+    p.add_argument("--effort", choices=EFFORTS, default=None,
+                   help="overfit: training effort, fast / default (minutes for a photo) / best (several times "
+                        "longer)")
     _add_batch_options(p, "encode")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no report lines (errors and warnings stay)")

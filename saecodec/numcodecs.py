@@ -43,7 +43,7 @@ from .keyring import check_key_id, resolve_key
 __all__ = ["Saec", "check_chunk", "PROFILE_OPTIONS"]
 
 # The encode options a config may carry (all public); None means saecodec's default.
-PROFILE_OPTIONS = ("profile", "quality", "target_bpp", "target_psnr", "chroma", "level")
+PROFILE_OPTIONS = ("profile", "quality", "target_bpp", "target_psnr", "chroma", "effort", "level", "seed")
 # Config keys that would hold a secret: refused by name so a leaked key in JSON is a loud error.
 _SECRET_NAMES = ("key", "password", "secret", "material")
 
@@ -73,7 +73,7 @@ class Saec(Codec):
     """saecodec as a numcodecs codec (``codec_id = "saec"``); uint8 (H, W) or (H, W, 1..4) chunks.
 
     Config keys (all public): ``key_id``, ``profile``, ``quality``, ``target_bpp``, ``target_psnr``,
-    ``chroma``, ``level``, ``cipher``, ``context`` (a string bound to every chunk), ``allow_password``.
+    ``chroma``, ``effort``, ``level``, ``seed``, ``cipher``, ``context`` (a string bound to every chunk), ``allow_password``.
     ``key`` (a ``SecretKey``) is accepted in-process only and never serialised.
     """
 
@@ -88,7 +88,9 @@ class Saec(Codec):
         target_bpp: float | None = None,
         target_psnr: float | None = None,
         chroma: str | None = None,
+        effort: str | None = None,
         level: int | None = None,
+        seed: int | None = None,
         cipher: str = "chacha20",
         context: str | None = None,
         allow_password: bool = False,
@@ -97,7 +99,8 @@ class Saec(Codec):
         self._key_id = check_key_id(key_id)
         self._options = {k: v for k, v in (("profile", profile), ("quality", quality),
                                            ("target_bpp", target_bpp), ("target_psnr", target_psnr),
-                                           ("chroma", chroma), ("level", level)) if v is not None}
+                                           ("chroma", chroma), ("effort", effort), ("level", level),
+                                           ("seed", seed)) if v is not None}
         _codec.check_encode_options(cipher=cipher, **self._options)  # bad options fail here, not per chunk
         self._cipher = cipher
         if context is not None and not isinstance(context, str):

@@ -447,10 +447,14 @@ def test_help_needs_no_heavy_import(argv: list[str]) -> None:
 def test_light_choices_agree_with_their_sources() -> None:
     from saecodec import codec, keyring
     from saecodec.format import header
-    from saecodec.profiles import rd
+    from saecodec.profiles import PROFILES, overfit, rd
 
     assert choices.CIPHERS == header.CIPHERS
     assert (choices.PROFILES, choices.DEFAULT_PROFILE) == (codec.PROFILES, codec.DEFAULT_PROFILE)
+    assert tuple(choices.PROFILE_OPTIONS) == tuple(PROFILES)  # same order: it decides what options imply
+    for name, options in choices.PROFILE_OPTIONS.items():
+        assert set(options) <= set(PROFILES[name].options), name
+    assert choices.EFFORTS == tuple(overfit.EFFORTS)
     assert (choices.CHROMA_CHOICES, choices.DEFAULT_QUALITY) == (rd.CHROMA_CHOICES, rd.DEFAULT_QUALITY)
     assert (choices.PASSWORD_ENV, choices.KEY_FILE_ENV, choices.KEYRING_ENV) == (
         keyring.PASSWORD_ENV, keyring.KEY_FILE_ENV, keyring.KEYRING_ENV)
