@@ -84,6 +84,29 @@ def bench(width: int, residual: int, repeat: int, height: int = 512, image_width
     return r
 
 
+def fixed_costs(repeat: int) -> str:
+    """Per-call cost that does not scale with the work: forward_backward on a 1x1 window of the 768x512 image
+    (Python checks, buffer views, thread hand-offs, kernel dispatch), the rate and Adam on 100 values."""
+    parts = []
+    for residual in (0, 2):
+        shape = S.SynthesisShape(512, 768, 3, (1,) * 6, (16, 16), residual)
+        lat = np.zeros(shape.latent_count, np.float32)
+        weights = np.full(shape.weight_count, 0.1, np.float32)
+        target = np.zeros((512, 768, 3), np.float32)
+        g_lat, g_w = np.zeros_like(lat), np.zeros_like(weights)
+        us = 1e3 * min(median_ms(lambda: S.forward_backward(shape, lat, weights, target, (5, 6, 5, 6), g_lat, g_w),
+                                 repeat) for _ in range(5))
+        parts.append(f"forward_backward R={residual} {us:.0f} us")
+    small = np.zeros(100, np.float32)
+    offsets = np.array([0, 50, 100])
+    us = 1e3 * median_ms(lambda: S.laplace_rate(small, small, offsets, small[:2], small.copy(), np.zeros(2, np.float32)),
+                         repeat)
+    parts.append(f"laplace_rate {us:.0f} us")
+    us = 1e3 * median_ms(lambda: S.adam_step(small, small.copy(), small.copy(), small.copy(), 3, 1e-3), repeat)
+    parts.append(f"adam_step {us:.0f} us")
+    return "fixed cost per call: " + ", ".join(parts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=7)
@@ -105,6 +128,7 @@ def main() -> None:
                   f"{r['train_256']:.1f} | {r['rate']:.2f} | {r['adam']:.2f} | {r['step_full']:.1f} |", flush=True)
     print("(train = forward_backward alone; step full = train full + rate + Adam, what one whole-image training "
           "step costs in kernels)")
+    print(fixed_costs(args.repeat))
 
 
 if __name__ == "__main__":
