@@ -933,7 +933,9 @@ def forward_backward(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
     approximation for patches; on the whole image it is the decoder's). `out`, if given ((y1-y0, x1-x0, C)),
     receives the output image o of the window: on the whole image it equals synthesize_float's bit for bit.
 
-    Not reentrant per shape and dtype: concurrent calls on one shape get separate (new) work buffers.
+    Work buffers are kept between calls (see release_buffers); a call that finds them in use by another
+    thread allocates its own, so concurrent calls are safe. Pass flat arrays, or the same lists of views of
+    one array each step, for the least overhead.
     """
     plan = _plan(shape)
     dtype = latents.dtype
