@@ -11,7 +11,8 @@ over RGB and per channel, MS-SSIM when a maintained implementation is importable
 
 Codecs: Pillow JPEG (4:2:0, optimised Huffman tables), WebP (lossy, method 6), JPEG 2000 (irreversible 9/7,
 target compression ratios), AVIF and JPEG XL when available, the saecodec paper profile (levels 1 and 2: only two
-rate points) and the saecodec RD profile (``profile="rd", quality=Q``) once ``saecodec.encode`` has it. What is
+rate points), the saecodec RD profile (``profile="rd", quality=Q``) and the overfit profile at each effort
+(``saec-overfit-fast``/``-default``/``-best``: minutes per point, so pick them with --codecs). What is
 missing is skipped with a printed note, never an error.
 
 Bjontegaard deltas (tools/bd.py) compare every codec with Pillow JPEG over 0.25-2 bpp and over the goal range
@@ -70,6 +71,11 @@ JP2_BPP_QUICK = (0.2, 0.4, 0.7, 1.0, 1.5, 2.5)
 SAEC_LEVELS = (1, 2)
 SAEC_RD_FULL = QUALITY_FULL + (98, 100)  # up to ~10 bpp: past the paper profile's 6.1 bpp at 4:1
 SAEC_RD_QUICK = QUALITY_QUICK
+# The overfit profile trains a network per encode (seconds to minutes), so it gets few rate points: enough for
+# a Bjontegaard delta over 0.25-2 bpp on photographs.
+SAEC_OVERFIT_FULL = (30, 45, 60, 75, 90)
+SAEC_OVERFIT_QUICK = (40, 70)
+OVERFIT_EFFORTS = ("fast", "default", "best")
 
 
 # --------------------------------------------------------------------------- codecs
@@ -194,12 +200,21 @@ def saec_codecs(quick: bool, notes: list[str]) -> list[Codec]:
                             describe=lambda q: f"quality {q}, 4:2:0"))
     else:
         notes.append("saecodec RD profile skipped: saecodec.encode has no 'profile' parameter yet.")
+    if "effort" in pyinspect.signature(saecodec.encode).parameters:
+        settings = SAEC_OVERFIT_QUICK if quick else SAEC_OVERFIT_FULL
+        for effort in OVERFIT_EFFORTS:
+            codecs.append(Codec(f"saec-overfit-{effort}", f"saecodec overfit profile, effort {effort}", settings,
+                                lambda px, q, effort=effort: saecodec.encode(px, key, profile="overfit", quality=q,
+                                                                             effort=effort),
+                                decode, describe=lambda q: f"quality {q}", repeats=SLOW_REPEATS))
     return codecs
 
 
 def all_codecs(quick: bool, wanted: set[str] | None, notes: list[str]) -> list[Codec]:
     """Every available codec, filtered by --codecs; the JPEG reference first so BD tables can use it."""
     codecs = pillow_codecs(quick, notes) + saec_codecs(quick, notes)
+    if wanted is None:  # the overfit profile trains for minutes per point: only when asked for by name
+        codecs = [c for c in codecs if not c.name.startswith("saec-overfit")]
     if wanted is not None:
         unknown = wanted - {c.name for c in codecs}
         if unknown:
@@ -659,7 +674,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where rd.md and rd_curves.png go")
     parser.add_argument("--quick", action="store_true", help="fewer settings per codec (smoke run)")
     parser.add_argument("--codecs", default=None,
-                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,avif444,jxl,saec-paper,saec-rd,saec-rd-420")
+                        help="comma-separated subset: jpeg,webp,jpeg2000,avif,avif444,jxl,saec-paper,saec-rd,saec-rd-420,"
+                             "saec-overfit-fast,saec-overfit-default,saec-overfit-best (these three only by name)")
     parser.add_argument("--bd-method", choices=("cubic", "pchip", "auto"), default="cubic",
                         help="cubic = VCEG-M33 (default); pchip needs scipy and falls back to cubic without it")
     return parser.parse_args(argv)

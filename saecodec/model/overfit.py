@@ -186,7 +186,16 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
     trainer = _Trainer(colour, image, model, effort.steps, effort.learning_rate, settings.lam, settings.seed,
                        file_size)
     status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
-    steps = effort.steps
+    try:
+        best = _train(trainer, settings, effort.steps, progress, status)
+    finally:
+        K.release_buffers()  # the training kernels keep tens of MB of work buffers between steps
+    assert best is not None
+    return best.plain
+
+
+def _train(trainer: _Trainer, settings: Any, steps: int, progress: Progress,
+           status: Callable[[TrainingStatus], None] | None) -> _Candidate:
     ste_start = int(steps * (1.0 - _STE_FRACTION))
     every = max(1, steps // _CHECKPOINTS)
     start = time.monotonic()
@@ -207,7 +216,7 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
     for precision in _PRECISIONS:
         best = _better(best, trainer.candidate(precision), settings, trainer.lam)
     assert best is not None
-    return best.plain
+    return best
 
 
 def _better(best: _Candidate | None, new: _Candidate, settings: Any, lam: float) -> _Candidate:
