@@ -582,7 +582,7 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
     """One line: what was written and what it achieved (the PSNR of exactly what decode returns)."""
-    from .format.header import ModelInfo, RdModelInfo, RdQuantInfo
+    from .format.header import ModelInfo, OverfitModelInfo, RdModelInfo, RdQuantInfo
 
     header = result.header
     if result.profile == "rd":
@@ -594,6 +594,12 @@ def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
             setting = f"target {args.target_psnr:g} dB, " + setting
         else:
             setting = f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}, " + setting
+    elif result.profile == "overfit":
+        assert isinstance(header.model, OverfitModelInfo)
+        target = (f"target {args.target_bpp:g} bpp" if args.target_bpp is not None else
+                  f"target {args.target_psnr:g} dB" if args.target_psnr is not None else
+                  f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}")
+        setting = f"{target}, effort {args.effort or 'default'}, {header.model.macs_per_pixel()} multiply-adds a pixel"
     else:
         assert isinstance(header.model, ModelInfo)
         setting = f"level {header.model.level}"
@@ -833,9 +839,20 @@ def _print_info(path: str, file_bytes: int, header: Header, as_json: bool,
 
 
 def _model_lines(header: Header) -> list[str]:
-    from .format.header import ModelInfo, QuantInfo, RdModelInfo, RdQuantInfo
+    from .format.header import ModelInfo, OverfitModelInfo, OverfitQuantInfo, QuantInfo, RdModelInfo, RdQuantInfo
 
     model, quant = header.model, header.quant
+    if isinstance(model, OverfitModelInfo) and isinstance(quant, OverfitQuantInfo):
+        grids = ", ".join(f"{h}x{w}" for h, w in model.grid_shapes(header.image))
+        layers = "-".join(str(n) for n in (model.inputs, *model.hidden, model.channels))
+        return [
+            f"profile:     overfit (latent grids and a synthesis network trained on this image, "
+            f"{quant.latent} entropy coder)",
+            f"latents:     {len(model.grid_shapes(header.image))} grids ({grids}), "
+            f"{header.section_length('latents')} bytes",
+            f"network:     1x1 layers {layers}, {model.residual} residual 3x3 layer(s), "
+            f"{model.macs_per_pixel()} multiply-adds a pixel, {header.section_length('weights')} bytes of weights",
+        ]
     if isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo):
         steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(model.plane_names))
         colour = f"ycbcr {model.chroma}" if model.colour == "ycbcr" else model.colour

@@ -553,12 +553,12 @@ class Header:
             return value
 
         out = convert(self.to_map())
-        derived: dict[str, Any] = {
-            "blocks_high": self.blocks_high,
-            "blocks_wide": self.blocks_wide,
-            "latent_bytes": self.latent_bytes(),
-            "decoder_bytes": self.decoder_bytes(),
-        }
+        derived: dict[str, Any] = {"latent_bytes": self.latent_bytes(), "decoder_bytes": self.decoder_bytes()}
+        if isinstance(self.model, OverfitModelInfo):
+            derived["latent_grids"] = [list(shape) for shape in self.model.grid_shapes(self.image)]
+            derived["macs_per_pixel"] = self.model.macs_per_pixel()
+        else:  # the block profiles
+            derived = {"blocks_high": self.blocks_high, "blocks_wide": self.blocks_wide, **derived}
         if isinstance(self.model, ModelInfo):
             derived["latent_units"] = self.model.latent_units
             derived["nominal_ratio"] = self.model.layers[0] / self.model.latent_units
