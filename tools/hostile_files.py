@@ -17,6 +17,7 @@ import json
 import re
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -31,8 +32,8 @@ from saecodec.crypto.keys import SecretKey, derive_master_key  # noqa: E402
 from saecodec.crypto.keystreams import apply_keystream  # noqa: E402
 from saecodec.crypto.mac import compute_tag  # noqa: E402
 from saecodec.crypto.subkeys import derive_file_keys  # noqa: E402
-from saecodec.entropy import encode_grid  # noqa: E402
-from saecodec.format.container import assemble  # noqa: E402
+from saecodec.entropy import encode_grid, encode_latents, encode_weights  # noqa: E402
+from saecodec.format.container import assemble, read_envelope  # noqa: E402
 from saecodec.format.header import KdfParams  # noqa: E402
 from mdtables import table  # noqa: E402
 
@@ -57,6 +58,25 @@ def sign(version: tuple[int, int], image: dict, model: dict, quant: dict,
     payload = apply_keystream("chacha20", keys.encryption, b"".join(data for _, data in sections))
     body = assemble(msgpack.packb(mapping, use_bin_type=True), payload, version)
     return body + compute_tag(keys.authentication, body)
+
+
+def resign(data: bytes, edit: Callable[[dict, list], None] | None = None,
+           version: tuple[int, int] | None = None) -> bytes:
+    """A file encrypted with KEY, decrypted, changed by ``edit(header map, sections)`` (the plaintext sections
+    as a list of ``[name, bytes]``; their lengths are recomputed), optionally given another version, and
+    signed again by ``sign``: what a holder of the key can write, so only the change can make it fail."""
+    envelope = read_envelope(data)
+    mapping = envelope.header_map
+    keys = derive_file_keys(derive_master_key(KEY, KdfParams("secret-key")), mapping["crypto"]["nonce"])
+    plain = apply_keystream(mapping["crypto"]["cipher"], keys.encryption, bytes(envelope.payload))
+    sections, pos = [], 0
+    for name, length in mapping["sections"]:
+        sections.append([name, plain[pos : pos + length]])
+        pos += length
+    if edit is not None:
+        edit(mapping, sections)
+    return sign(version or envelope.version, mapping["image"], mapping["model"], mapping["quant"],
+                [(name, body) for name, body in sections])
 
 
 def image_map(height: int, width: int, mode: str) -> dict:
@@ -94,6 +114,90 @@ def rd_file(height: int, width: int, mode: str, chroma: str, deblock: int,
              "chroma": chroma, "deblock": deblock}
     quant = {"latent": "rc1", "steps": [200] * len(names)}
     return sign((1, 1), image_map(height, width, mode), model, quant, sections)
+
+
+OVERFIT_COLOUR = {"L": "grey", "LA": "grey", "RGB": "rgb", "RGBA": "rgb"}
+
+
+def overfit_tensor_sizes(mode: str, levels, hidden, residual: int) -> list[int]:
+    """Values of each stored tensor in file order (spec 11.1): A_k, b_k per 1x1 layer, then F_r, e_r."""
+    c = 3 if OVERFIT_COLOUR[mode] == "rgb" else 1
+    widths = [sum(levels), *hidden, c]
+    sizes = []
+    for k in range(len(widths) - 1):
+        sizes += [widths[k + 1] * widths[k], widths[k + 1]]
+    return sizes + [c * c * 9, c] * residual
+
+
+def overfit_grid_shapes(height: int, width: int, levels) -> list[tuple[int, int]]:
+    """The latent grids' shapes in coding order (spec 11.2): coarsest level first, a level's channels in order."""
+    return [(-(-height // 2**level), -(-width // 2**level))
+            for level in reversed(range(len(levels))) for _ in range(levels[level])]
+
+
+def overfit_file(height: int, width: int, mode: str = "L", levels=(1,), hidden=(), residual: int = 0, *,
+                 weights=None, shifts=None, latents=None, version: tuple[int, int] = (1, 3),
+                 edit: Callable[[dict, dict, list], None] | None = None) -> bytes:
+    """An authentic overfit-profile file (spec 11) of the given decoder shape: ``weights`` the stored integers
+    of every tensor in file order (default zeros), ``shifts`` one per tensor (default 0), ``latents`` the grids
+    in coding order (default zeros); an alpha plane, if the mode has one, opaque. ``edit(model, quant,
+    sections)`` may change the header's model and quant maps and the plaintext sections (a list of
+    ``[name, bytes]``) before the file is signed: one fault in an otherwise authentic file."""
+    sizes = overfit_tensor_sizes(mode, levels, hidden, residual)
+    shapes = overfit_grid_shapes(height, width, levels)
+    values = np.zeros(sum(sizes), np.int32) if weights is None else np.asarray(weights)
+    grids = [np.zeros(s, np.int32) for s in shapes] if latents is None else latents
+    model = {"profile": "overfit", "colour": OVERFIT_COLOUR[mode], "levels": list(levels), "hidden": list(hidden),
+             "residual": residual, "upsample": "bilinear", "arithmetic": "f32"}
+    quant = {"latent": "lc1", "weights": "lc1", "shifts": [0] * len(sizes) if shifts is None else list(shifts)}
+    sections = [["weights", encode_weights(values, sizes)], ["latents", encode_latents(grids)]]
+    if mode in ("LA", "RGBA"):
+        sections.append(["alpha", zlib.compress(b"\xff" * (height * width))])
+    if edit is not None:
+        edit(model, quant, sections)
+    return sign(version, image_map(height, width, mode), model, quant, [(n, d) for n, d in sections])
+
+
+#: A decoder of exactly 4096 multiply-adds a pixel, the default limit (spec 11.5): 7 levels, 3 hidden layers,
+#: 4 residual layers on RGB: 7*40 + 40*36 + 36*52 + 52*3 + 4*81 + 4*6 = 4096.
+OVERFIT_AT_LIMIT = dict(mode="RGB", levels=(1,) * 7, hidden=(40, 36, 52), residual=4)
+
+
+def overfit_at_limit(height: int, width: int, seed: int = 0) -> bytes:
+    """An RGB file at the multiply-add limit, with random weights and latents of ordinary magnitudes (so the
+    decoder does all its work on ordinary numbers, not on zeros)."""
+    rng = np.random.default_rng(seed)
+    sizes = overfit_tensor_sizes(**{k: OVERFIT_AT_LIMIT[k] for k in ("mode", "levels", "hidden", "residual")})
+    weights = rng.integers(-60, 61, sum(sizes))
+    shifts = [8] * len(sizes)
+    latents = [rng.integers(-3, 4, s) for s in overfit_grid_shapes(height, width, OVERFIT_AT_LIMIT["levels"])]
+    return overfit_file(height, width, **OVERFIT_AT_LIMIT, weights=weights, shifts=shifts, latents=latents)
+
+
+def overfit_overflow(height: int, width: int, seed: int = 0) -> bytes:
+    """A valid RGB file whose activations overflow binary32 (spec 11.6): weights +-32767 (shift 0), latents up to
+    32767 in the right half of the image, three hidden layers of 16 and four residual layers. The residual
+    layers overflow to +-infinity; the last one mixes infinities of both signs and zero taps into NaN. Decoding must not fail: +infinity is
+    255, -infinity 0 and NaN 0."""
+    rng = np.random.default_rng(seed)
+    levels, hidden, residual = (1, 1), (16, 16, 16), 4
+    sizes = overfit_tensor_sizes("RGB", levels, hidden, residual)
+    tensors = []
+    for t, size in enumerate(sizes):
+        is_bias = t % 2 == 1
+        if is_bias:
+            tensors.append(np.zeros(size, np.int64))
+        elif t < 2 * (len(hidden) + 1):  # 1x1 layers: positive, so magnitudes grow layer after layer
+            tensors.append(np.full(size, 32767))
+        elif t < len(sizes) - 2:  # residual layers but the last: +32767 for R, 0 for G, -32767 for B
+            tensors.append(np.repeat([32767, 0, -32767], size // 3))
+        else:  # the last: R all positive, G all negative, B with zeros and both signs
+            tensors.append(np.concatenate([np.full(27, 32767), np.full(27, -32767), rng.choice([-32767, 0, 32767], 27)]))
+    coarse, fine = overfit_grid_shapes(height, width, levels)
+    grids = [np.zeros(coarse, np.int64), rng.choice([0, 1, 7, 32767], size=fine)]
+    grids[1][:, : width // 2] = 0  # the left half stays finite (zero) beyond the residual layers' reach
+    return overfit_file(height, width, "RGB", levels, hidden, residual, weights=np.concatenate(tensors),
+                        latents=grids)
 
 
 @dataclass(frozen=True)
