@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -259,3 +260,142 @@ def test_non_finite_weights_are_a_format_error_without_any_warning(key, weights,
         with pytest.raises(saecodec.FormatError, match="not finite"):
             _parse_decoders(bytes(data), header)
         assert len(_parse_decoders(bytes(size), header)) == 1  # zeros are finite
+
+
+# ------------------------------------------------------------------------------------ overfit profile
+
+
+RELAXED_OVERFIT = Limits(max_overfit_macs_per_pixel=1 << 20, max_overfit_width=256,
+                         max_overfit_latents_per_pixel=64.0)
+
+
+@pytest.mark.parametrize("height, width, mode, levels, hidden, residual, what", [
+    (24, 20, "RGB", (1,) * 7, (55, 58), 4, "multiply-adds"),  # 4097 multiply-adds a pixel
+    (16, 16, "L", (1,), (65,), 0, "units"),  # a layer wider than 64
+    (16, 16, "L", (1,), (8, 256), 0, "units"),  # the format's widest, over the limit
+    (16, 16, "L", (2, 1), (), 0, "latent"),  # 2.25 latents a pixel
+    (9, 7, "RGB", (3,), (4,), 0, "latent"),  # 3 a pixel
+    (1, 1, "L", (1, 1, 1), (), 0, "latent"),  # three 1x1 grids for one pixel
+    (1, 257, "L", (1,) * 7, (), 0, "latent"),  # 515 latents for 257 pixels (514 allowed)
+])
+def test_overfit_model_over_the_limits_is_refused_before_decoding(height, width, mode, levels, hidden, residual,
+                                                                  what) -> None:
+    data = hostile_files.overfit_file(height, width, mode, levels, hidden, residual)
+    with pytest.raises(LimitExceededError, match=what):
+        saecodec.decode(data, KEY)
+    with pytest.raises(LimitExceededError, match=what):  # at header validation: inspect (no key) refuses it too
+        saecodec.inspect(data)
+    header = saecodec.inspect(data, limits=RELAXED_OVERFIT)  # a limit, not a format rule
+    assert (header.model.levels, header.model.hidden, header.model.residual) == (levels, hidden, residual)
+    pixels = saecodec.decode(data, KEY, limits=RELAXED_OVERFIT)  # zero weights: every sample floor(0.5) = 0
+    assert pixels.shape[:2] == (height, width) and not pixels.any()
+
+
+def test_overfit_limits_admit_what_writers_use_and_stop_exactly_at_the_bound() -> None:
+    at_limit = hostile_files.overfit_at_limit(24, 20)
+    assert saecodec.inspect(at_limit).model.macs_per_pixel() == 4096
+    assert saecodec.decode(at_limit, KEY).shape == (24, 20, 3)
+    widest = hostile_files.overfit_file(16, 16, "L", (1,), (64, 32))
+    assert saecodec.decode(widest, KEY).shape == (16, 16)
+    two_a_pixel = hostile_files.overfit_file(16, 16, "LA", (2,))  # exactly 2 latents a pixel
+    assert saecodec.decode(two_a_pixel, KEY).shape == (16, 16, 2)
+    limits = DEFAULT_LIMITS
+    limits.check_overfit_model(4096, 64, 2 * 100, 100)
+    with pytest.raises(LimitExceededError, match="multiply-adds"):
+        limits.check_overfit_model(4097, 64, 100, 100)
+    with pytest.raises(LimitExceededError, match="units"):
+        limits.check_overfit_model(4096, 65, 100, 100)
+    with pytest.raises(LimitExceededError, match="latent"):
+        limits.check_overfit_model(4096, 64, 2 * 100 + 1, 100)
+    from saecodec.profiles.overfit import EFFORTS, model_for
+    from saecodec.format.header import ImageInfo
+
+    for effort in EFFORTS.values():  # what the encoder writes for a large image is well within the limits
+        model = model_for(ImageInfo(4000, 6000, "RGB"), effort)
+        assert model.macs_per_pixel() <= 4096 // 2 and max(model.hidden) <= 32
+        assert model.latent_count(ImageInfo(4000, 6000, "RGB")) <= 1.34 * 4000 * 6000
+
+
+def test_overfit_overflow_decodes_without_error_or_warning() -> None:
+    """Weights +-32767 drive the residual layers to +-infinity and NaN (spec 11.6): not an error, not a
+    warning; NaN and -infinity are 0, +infinity 255 (test_overfit_spec.py checks each sample)."""
+    data = hostile_files.overfit_overflow(16, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pixels = saecodec.decode(data, KEY)
+    assert pixels.shape == (16, 24, 3)
+    assert not pixels[:, :4].any()  # latents 0 out of the residual layers' reach: finite zeros
+    assert set(np.unique(pixels[:, 12:])) <= {0, 255} and pixels[:, 12:, 0].all()  # +infinity in red
+
+
+def _decode_in_child(tmp_path: Path, data: bytes) -> tuple[int, int, float]:
+    """(output bytes, peak RSS growth, seconds) of decoding ``data`` in a fresh interpreter, after a small
+    overfit file has loaded every kernel. The peak is reset just before the decode (Linux's clear_refs), so
+    what importing and compiling took earlier does not hide it."""
+    small, big = tmp_path / "small.saec", tmp_path / "big.saec"
+    small.write_bytes(hostile_files.overfit_at_limit(16, 16))
+    big.write_bytes(data)
+    child = textwrap.dedent("""
+        import gc, sys, time
+        import saecodec
+
+        def status(field):
+            for line in open("/proc/self/status"):
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+
+        key = saecodec.SecretKey(bytes.fromhex(sys.argv[3]))
+        saecodec.decode(open(sys.argv[1], "rb").read(), key)
+        data = open(sys.argv[2], "rb").read()
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # the peak (VmHWM) starts again from the current size
+        before = status("VmRSS")
+        start = time.perf_counter()
+        pixels = saecodec.decode(data, key)
+        seconds = time.perf_counter() - start
+        print(pixels.nbytes, status("VmHWM") - before, seconds)
+    """)
+    result = subprocess.run([sys.executable, "-c", child, str(small), str(big), hostile_files.KEY_HEX],
+                            capture_output=True, text=True, cwd=ROOT, check=True)
+    output_bytes, grown, seconds = result.stdout.split()
+    return int(output_bytes), int(grown), float(seconds)
+
+
+#: What the reference decoder holds per latent value at its peak: the int32 grids the lc1 decoder fills, a
+#: float32 copy of each grid and their float32 concatenation for the synthesis (profiles/overfit.py,
+#: flat_latents). Measured: 1024x1024 grey at 2 latents a pixel, 23 MiB above the interpreter; 2048x2048,
+#: 94 MiB for a 4 MiB output.
+BYTES_PER_LATENT = 12
+
+
+def test_overfit_decoder_at_the_work_limit_is_bounded(tmp_path: Path) -> None:
+    """768 x 768 RGB at 4096 multiply-adds a pixel (2.4e9 in all, 0.2 s here; tools/hostile_files.py times
+    larger ones). The decoder works in stripes: a whole-image one would hold 128 activations a pixel (288 MiB
+    here); the striped one needs the output, the latents (1.33 a pixel) and a few stripes (9 MiB measured)."""
+    output_bytes, grown, seconds = _decode_in_child(tmp_path, hostile_files.overfit_at_limit(768, 768))
+    assert output_bytes == 768 * 768 * 3
+    latents = sum(h * w for h, w in hostile_files.overfit_grid_shapes(768, 768, (1,) * 7))
+    assert grown < 2 * output_bytes + BYTES_PER_LATENT * latents + (16 << 20), f"peak grew by {grown} bytes"
+    assert seconds < 30
+
+
+def test_overfit_decoder_memory_at_the_latent_limit(tmp_path: Path) -> None:
+    """1024 x 1024 grey, two dense latent grids at level 0 (2 values a pixel, the limit): besides the 1 MiB
+    output the decoder holds the latent grids (spec 11.5), nothing that grows with the network."""
+    rng = np.random.default_rng(0)
+    grids = [rng.integers(-1, 2, (1024, 1024)) for _ in range(2)]
+    data = hostile_files.overfit_file(1024, 1024, "L", (2,), (4,), 1, latents=grids)
+    output_bytes, grown, _ = _decode_in_child(tmp_path, data)
+    assert output_bytes == 1024 * 1024
+    assert grown < 2 * output_bytes + BYTES_PER_LATENT * 2 * 1024 * 1024 + (16 << 20), f"peak grew by {grown}"
+
+
+def test_overfit_truncated_latents_fail_near_their_end() -> None:
+    """300 zero bytes for the latents of a 16384 x 16384 image: the lc1 decoder stops within a block row of
+    the bytes it has, long before it has decoded 2^28 values."""
+    data = hostile_files.overfit_file(16384, 16384, "L", (1,), latents=bytes(300))
+    start = time.perf_counter()
+    with pytest.raises(FormatError, match="truncated"):
+        saecodec.decode(data, KEY)
+    assert time.perf_counter() - start < 5

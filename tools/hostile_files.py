@@ -140,17 +140,19 @@ def overfit_file(height: int, width: int, mode: str = "L", levels=(1,), hidden=(
                  edit: Callable[[dict, dict, list], None] | None = None) -> bytes:
     """An authentic overfit-profile file (spec 11) of the given decoder shape: ``weights`` the stored integers
     of every tensor in file order (default zeros), ``shifts`` one per tensor (default 0), ``latents`` the grids
-    in coding order (default zeros); an alpha plane, if the mode has one, opaque. ``edit(model, quant,
+    in coding order (default zeros); either may instead be the bytes of the section; an alpha plane, if the mode has one, opaque. ``edit(model, quant,
     sections)`` may change the header's model and quant maps and the plaintext sections (a list of
     ``[name, bytes]``) before the file is signed: one fault in an otherwise authentic file."""
     sizes = overfit_tensor_sizes(mode, levels, hidden, residual)
     shapes = overfit_grid_shapes(height, width, levels)
-    values = np.zeros(sum(sizes), np.int32) if weights is None else np.asarray(weights)
+    values = np.zeros(sum(sizes), np.int32) if weights is None else weights
     grids = [np.zeros(s, np.int32) for s in shapes] if latents is None else latents
     model = {"profile": "overfit", "colour": OVERFIT_COLOUR[mode], "levels": list(levels), "hidden": list(hidden),
              "residual": residual, "upsample": "bilinear", "arithmetic": "f32"}
     quant = {"latent": "lc1", "weights": "lc1", "shifts": [0] * len(sizes) if shifts is None else list(shifts)}
-    sections = [["weights", encode_weights(values, sizes)], ["latents", encode_latents(grids)]]
+    raw = lambda v: isinstance(v, (bytes, bytearray))  # noqa: E731
+    sections = [["weights", bytes(values) if raw(values) else encode_weights(np.asarray(values), sizes)],
+                ["latents", bytes(grids) if raw(grids) else encode_latents(grids)]]
     if mode in ("LA", "RGBA"):
         sections.append(["alpha", zlib.compress(b"\xff" * (height * width))])
     if edit is not None:
@@ -172,6 +174,14 @@ def overfit_at_limit(height: int, width: int, seed: int = 0) -> bytes:
     shifts = [8] * len(sizes)
     latents = [rng.integers(-3, 4, s) for s in overfit_grid_shapes(height, width, OVERFIT_AT_LIMIT["levels"])]
     return overfit_file(height, width, **OVERFIT_AT_LIMIT, weights=weights, shifts=shifts, latents=latents)
+
+
+def overfit_dense_latents(side: int, seed: int = 0) -> bytes:
+    """A grey side x side file at the latent limit: two level-0 grids of random -1, 0, 1 (no zero block), one
+    hidden layer of 4 and a residual layer: the latents are the decoder's memory, not its work."""
+    rng = np.random.default_rng(seed)
+    grids = [rng.integers(-1, 2, (side, side), dtype=np.int8) for _ in range(2)]
+    return overfit_file(side, side, "L", (2,), (4,), 1, latents=grids)
 
 
 def overfit_overflow(height: int, width: int, seed: int = 0) -> bytes:
@@ -229,6 +239,14 @@ def cases(big: bool) -> list[Case]:
              lambda: rd_file(4096, 4096, "RGB", "420", 16)),
         Case("rc1-truncated", "rd L 16384x16384, y = 300 zero bytes", 16384 * 16384,
              lambda: rd_file(16384, 16384, "L", "444", 0, lambda bh, bw: bytes(300))),
+        Case("overfit-at-limit", "overfit RGB 2048x2048, 4096 multiply-adds a pixel (the limit)", 3 * 2048 * 2048,
+             lambda: overfit_at_limit(2048, 2048)),
+        Case("overfit-latents", "overfit L 4096x4096, two dense level-0 grids (2 latents a pixel, the limit)",
+             4096 * 4096, lambda: overfit_dense_latents(4096)),
+        Case("overfit-overflow", "overfit RGB 1024x1024, activations overflow to +-inf and NaN", 3 * 1024 * 1024,
+             lambda: overfit_overflow(1024, 1024)),
+        Case("lc1-truncated", "overfit L 16384x16384, latents = 300 zero bytes", 16384 * 16384,
+             lambda: overfit_file(16384, 16384, "L", (1,), latents=bytes(300))),
     ]
     if big:
         out += [
@@ -236,6 +254,10 @@ def cases(big: bool) -> list[Case]:
                  lambda: rd_file(16384, 16384, "L", "444", 16)),
             Case("rd-zero-rgb-8k", "rd RGB 8192x8192 420 all-zero, deblock 16", 3 * 8192 * 8192,
                  lambda: rd_file(8192, 8192, "RGB", "420", 16)),
+            Case("overfit-at-limit-8k", "overfit RGB 8192x8192, 4096 multiply-adds a pixel", 3 * 8192 * 8192,
+                 lambda: overfit_at_limit(8192, 8192)),
+            Case("overfit-latents-8k", "overfit L 8192x8192, 2 dense latents a pixel", 8192 * 8192,
+                 lambda: overfit_dense_latents(8192)),
         ]
     return out
 
