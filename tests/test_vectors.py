@@ -1,8 +1,8 @@
 """The spec's test vectors (spec/vectors/) and the golden files (tests/golden/): every one, every run.
 
 Golden files are never rewritten: a failure here means a change broke files that users already have. Both are
-made by tools/make_vectors.py, append-only; every format version (1.0: paper profile, 1.1: rd profile) has
-its own golden folder tests/golden/v<major>.<minor>/.
+made by tools/make_vectors.py, append-only; every format version (1.0: paper profile, 1.1: rd profile, 1.2:
+contexts and metadata, 1.3: overfit profile) has its own golden folder tests/golden/v<major>.<minor>/.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ KEYSTREAMS = json.loads((VECTORS / "keystreams.json").read_text())
 FILES = json.loads((VECTORS / "files.json").read_text())["vectors"]
 GOLDEN_MANIFESTS = sorted(GOLDEN.glob("v*/manifest.json"))
 #: every format version a writer has produced; each must keep golden files and valid vectors
-FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1), "v1.2": (1, 2)}
+FORMAT_VERSIONS = {"v1.0": (1, 0), "v1.1": (1, 1), "v1.2": (1, 2), "v1.3": (1, 3)}
 
 
 def metadata_digests(metadata) -> dict[str, str]:
@@ -102,12 +102,19 @@ def test_every_format_version_and_profile_has_valid_vectors():
     headers = [saecodec.inspect(VECTORS / e["file"]) for e in FILES if "error" not in e["expect"]]
     assert {h.version for h in headers} >= set(FORMAT_VERSIONS.values())
     assert {(h.version, h.profile) for h in headers} >= {((1, 0), "paper"), ((1, 1), "rd"), ((1, 2), "rd"),
-                                                          ((1, 2), "paper")}
-    assert all((h.crypto.context_bound or h.has_metadata) == (h.version >= (1, 2)) for h in headers)
+                                                          ((1, 2), "paper"), ((1, 3), "overfit")}
+    block_profiles = [h for h in headers if h.profile != "overfit"]
+    assert all((h.crypto.context_bound or h.has_metadata) == (h.version >= (1, 2)) for h in block_profiles)
+    assert all(h.version == (1, 3) for h in headers if h.profile == "overfit")  # its first version (spec 2)
     rd_modes = {h.image.mode for h in headers if h.profile == "rd"}
     assert rd_modes == {"L", "LA", "RGB", "RGBA"}
     rd_chroma = {h.model.chroma for h in headers if h.profile == "rd" and h.model.colour == "ycbcr"}
     assert rd_chroma == {"444", "420"}
+    overfit = [h for h in headers if h.profile == "overfit"]
+    assert {h.image.mode for h in overfit} >= {"L", "LA", "RGB"}
+    assert {h.crypto.cipher for h in overfit} == {"chacha20", "logistic"}
+    # a shape the encoder's effort levels do not write: several channels at a level, a level without any
+    assert any(max(h.model.levels) > 1 and 0 in h.model.levels for h in overfit)
 
 
 def test_every_failure_kind_has_a_vector():

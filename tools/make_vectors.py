@@ -585,6 +585,131 @@ def golden_files(folder: Path, cases: dict) -> list[dict]:
     return entries
 
 
+# ------------------------------------------------------------------------------ format 1.3: overfit profile
+
+
+def encode_overfit_shapes(image: np.ndarray, key, nonce: bytes, *, levels: tuple[int, ...], hidden: tuple[int, ...],
+                          residual: int, seed: int) -> bytes:
+    """A valid overfit file of a decoder shape the effort levels do not write (several channels at a level, a
+    level without any, an alpha plane), its weights and latents random integers of trained magnitudes, with a
+    different shift per tensor: what a reader must decode, whatever trained it."""
+    from saecodec.entropy import encode_latents, encode_weights
+    from saecodec.format.header import OVERFIT_VERSION, OverfitModelInfo, OverfitQuantInfo
+    from saecodec.profiles.overfit import coding_order
+
+    import zlib
+
+    pixels, mode = load_pixels(image, saecodec.DEFAULT_LIMITS)
+    info = ImageInfo(pixels.shape[0], pixels.shape[1], mode)
+    model = OverfitModelInfo("rgb" if info.colour_channels == 3 else "grey", levels, hidden, residual)
+    rng = np.random.default_rng(seed)
+    sizes = model.tensor_sizes()
+    ints = rng.integers(-200, 201, sum(sizes))
+    shifts = tuple(int(v) for v in rng.integers(6, 11, len(sizes)))
+    grids = [rng.integers(-3, 4, shape) for shape in coding_order(model.grid_shapes(info), levels)]
+    sections = [("weights", encode_weights(ints, sizes)), ("latents", encode_latents(grids))]
+    if info.has_alpha:
+        sections.append(("alpha", zlib.compress(np.ascontiguousarray(pixels[:, :, -1]).tobytes(), 9)))
+    kdf = KdfParams("secret-key")
+    header = Header(info, model, OverfitQuantInfo(shifts), CryptoInfo("chacha20", kdf, nonce),
+                    tuple((name, len(data)) for name, data in sections), OVERFIT_VERSION)
+    keys = derive_file_keys(derive_master_key(key, kdf), nonce)
+    payload = apply_keystream("chacha20", keys.encryption, b"".join(data for _, data in sections))
+    body = assemble(pack_header(header), payload, OVERFIT_VERSION)
+    return body + compute_tag(keys.authentication, body)
+
+
+def overfit_shape(base: bytes, levels: list[int], hidden: list[int], residual: int) -> bytes:
+    """``base`` (an overfit file) re-forged with another decoder shape: zero weights and latents of the counts
+    that shape needs (and a shift per tensor), valid tag, so only the reader's limits on the shape can
+    refuse it."""
+    from saecodec.entropy import encode_latents, encode_weights
+    from saecodec.format.header import OverfitModelInfo
+    from saecodec.profiles.overfit import coding_order
+
+    mapping = read_envelope(base).header_map
+    info = ImageInfo(mapping["image"]["height"], mapping["image"]["width"], mapping["image"]["mode"])
+    model = OverfitModelInfo(mapping["model"]["colour"], tuple(levels), tuple(hidden), residual)
+    sizes = model.tensor_sizes()
+
+    def sections(parts: list) -> None:
+        parts[0][1] = encode_weights(np.zeros(sum(sizes), np.int32), sizes)
+        parts[1][1] = encode_latents([np.zeros(s, np.int32) for s in coding_order(model.grid_shapes(info), levels)])
+
+    def header(m: dict) -> None:
+        m["model"].update(levels=levels, hidden=hidden, residual=residual)
+        m["quant"]["shifts"] = [0] * len(sizes)
+
+    return reforge(base, edit_sections=sections, edit_header=header)
+
+
+def overfit_vectors() -> list[dict]:
+    """Format 1.3: the overfit profile's valid files and one file per way a reader of an overfit file must fail."""
+    good = {
+        "ok-overfit-rgb-chacha20": (synthetic_image(16, 24, 3, seed=61), dict(effort="fast", quality=75, seed=0), KEY),
+        "ok-overfit-gray-logistic": (synthetic_image(13, 11, 1, seed=62),
+                                     dict(effort="fast", quality=50, cipher="logistic"), KEY),
+        "ok-overfit-la-shapes": (
+            synthetic_image(19, 26, 2, seed=63),
+            lambda image, key, nonce: encode_overfit_shapes(image, key, nonce, levels=(1, 2, 0, 1), hidden=(5, 3),
+                                                            residual=2, seed=63),
+            KEY),
+    }
+    entries, produced = ok_vectors(good)
+    base = produced["ok-overfit-rgb-chacha20"]
+    model = read_envelope(base).header_map["model"]
+    levels, hidden, residual = list(model["levels"]), list(model["hidden"]), model["residual"]
+
+    def edit_section(name: str, change):
+        def edit(sections):
+            for entry in sections:
+                if entry[0] == name:
+                    entry[1] = change(entry[1])
+        return edit
+
+    def shifts_one_short(m: dict) -> None:
+        m["quant"]["shifts"].pop()
+
+    bad = {
+        "fail-overfit-in-version-1.2": (reforge(base, version=(1, 2)), "FormatError"),
+        "fail-overfit-unknown-upsample": (reforge(base, edit_header=set_path("model", "upsample", value="bicubic")),
+                                          "UnsupportedFeatureError"),
+        "fail-overfit-unknown-arithmetic": (reforge(base, edit_header=set_path("model", "arithmetic", value="f16")),
+                                            "UnsupportedFeatureError"),
+        "fail-overfit-level-out-of-range": (
+            reforge(base, edit_header=set_path("model", "levels", value=levels[:-1] + [5])), "FormatError"),
+        "fail-overfit-grey-colour-rgb": (reforge(base, edit_header=set_path("model", "colour", value="grey")),
+                                         "FormatError"),
+        "fail-overfit-shifts-count": (reforge(base, edit_header=shifts_one_short), "FormatError"),
+        "fail-overfit-short-latents": (reforge(base, edit_sections=edit_section("latents", lambda b: b[:4])),
+                                       "FormatError"),
+        "fail-overfit-latents-truncated": (reforge(base, edit_sections=edit_section("latents", lambda b: b[:-1])),
+                                           "FormatError"),
+        "fail-overfit-weights-trailing-byte": (
+            reforge(base, edit_sections=edit_section("weights", lambda b: b + b"\x00")), "FormatError"),
+        "fail-overfit-weights-count": (
+            reforge(base, edit_header=set_path("model", "hidden", value=hidden[:-1] + [hidden[-1] - 1])),
+            "FormatError"),
+        # Authentic files whose decoder is over the default limits: refused at step 8, before decoding.
+        "fail-overfit-macs-over-limit": (overfit_shape(base, levels, [64, 60], residual), "LimitExceededError"),
+        "fail-overfit-width-over-limit": (overfit_shape(base, levels, [65, 16], residual), "LimitExceededError"),
+        "fail-overfit-latents-over-limit": (overfit_shape(base, [2, 1], hidden, residual), "LimitExceededError"),
+    }
+    return entries + fail_vectors(bad)
+
+
+GOLDEN_CASES["v1.3"] = {
+    "rgb-64x48-overfit-fast-q75-chacha20": (
+        synthetic_image(48, 64, 3, seed=21), dict(effort="fast", quality=75, cipher="chacha20")),
+    "rgba-25x17-overfit-fast-q60-logistic": (
+        synthetic_image(17, 25, 4, seed=24), dict(effort="fast", quality=60, cipher="logistic", seed=1)),
+    "gray-30x21-overfit-fast-q90-chacha20": (
+        synthetic_image(21, 30, 1, seed=22), dict(effort="fast", quality=90, cipher="chacha20")),
+    "la-19x27-overfit-fast-context-chacha20": (
+        synthetic_image(27, 19, 2, seed=23), dict(effort="fast", quality=50, context=CONTEXT)),
+}
+
+
 def main() -> int:
     import saecodec.imaging.io  # noqa: F401  (to_pil)
 
@@ -592,7 +717,7 @@ def main() -> int:
     write_new(VECTORS / "keystreams.json", keys_json.encode())
     write_index(VECTORS / "files.json", {"key_note": "keys are hex secret keys; passwords are UTF-8 strings"},
                 "vectors", file_vectors() + rd_vectors() + context_vectors() + metadata_vectors()
-                + reader_rule_vectors())
+                + reader_rule_vectors() + overfit_vectors())
     for version, cases in GOLDEN_CASES.items():
         folder = GOLDEN_ROOT / version
         write_index(folder / "manifest.json", {"key": KEY.material.hex()}, "files", golden_files(folder, cases))
