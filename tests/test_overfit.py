@@ -46,6 +46,9 @@ def expected_level_count(height: int, width: int, levels: int = len(EFFORTS["fas
     the last level while max(height, width) < 4 * 2^(levels - 1), down to one level."""
     while levels > 1 and max(height, width) < 4 * 2 ** (levels - 1):
         levels -= 1
+    # ... and then while the grids would hold more than 2 latent values a pixel (a default reader's limit)
+    while levels > 1 and sum(-(-height // 2**l) * -(-width // 2**l) for l in range(levels)) > 2 * height * width:
+        levels -= 1
     return levels
 
 

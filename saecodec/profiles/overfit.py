@@ -97,16 +97,23 @@ class OverfitSettings:
 def make_settings(quality: float | None = None, target_bpp: float | None = None, target_psnr: float | None = None,
                   effort: str | None = None, seed: int | None = None) -> OverfitSettings:
     """Settings from ``encode``'s keywords (None: not given): quality 75, effort "default", seed 0."""
-    return OverfitSettings(quality, target_bpp, target_psnr, effort or DEFAULT_EFFORT, 0 if seed is None else seed)
+    return OverfitSettings(quality, target_bpp, target_psnr, DEFAULT_EFFORT if effort is None else effort,
+                           0 if seed is None else seed)
 
 
 def model_for(image: ImageInfo, effort: Effort) -> OverfitModelInfo:
-    """The decoder shape an effort level uses for this image: levels down to a grid of a few samples."""
+    """The decoder shape an effort level uses for this image: levels down to a grid of a few samples, and
+    never more latent values a pixel than a default reader accepts (a 1-pixel-high strip halves only across)."""
     levels = list(effort.levels)
     while len(levels) > 1 and max(image.height, image.width) < 4 * 2 ** (len(levels) - 1):
         levels.pop()
     colour = "rgb" if image.colour_channels == 3 else "grey"
-    return OverfitModelInfo(colour, tuple(levels), effort.hidden, effort.residual)
+    pixels = image.height * image.width
+    while True:
+        model = OverfitModelInfo(colour, tuple(levels), effort.hidden, effort.residual)
+        if len(levels) == 1 or model.latent_count(image) <= DEFAULT_LIMITS.max_overfit_latents_per_pixel * pixels:
+            return model
+        levels.pop()
 
 
 def _encode(colour: np.ndarray, image: ImageInfo, settings: OverfitSettings, file_size: FileSize,
