@@ -166,19 +166,21 @@ def samples(O: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------------- container (spec 2-5)
 
 
-def open_file(data: bytes, key: saecodec.SecretKey) -> tuple[dict, dict[str, bytes]]:
+def open_file(data: bytes, key: saecodec.SecretKey, context: str | None = None) -> tuple[dict, dict[str, bytes]]:
     """Header map and plaintext sections of an authentic file, by the spec alone: preamble, msgpack header,
-    file keys (section 4.2, secret-key KDF: the master key is the key), the tag over the file (HMAC-SHA256),
-    the chacha20 or logistic keystream (the keystreams have their own vectors)."""
+    file keys (section 4.2, secret-key KDF: the master key is the key), the tag over the context's
+    length-prefixed bytes and the file (HMAC-SHA256, sections 2 and 4.3), the chacha20 or logistic keystream
+    (the keystreams have their own vectors)."""
     assert data[:8] == MAGIC
     (header_length,) = struct.unpack(">I", data[10:14])
     header_map = msgpack.unpackb(data[14 : 14 + header_length], raw=False)
     assert header_map["format"] == list(data[8:10]) and header_map["format"] >= [1, 3]
     assert header_map["model"]["profile"] == "overfit"
     crypto = header_map["crypto"]
-    assert crypto["kdf"] == {"name": "secret-key"} and "context" not in crypto
+    assert crypto["kdf"] == {"name": "secret-key"} and ("context" in crypto) == (context is not None)
     keys = derive_file_keys(key.material, crypto["nonce"])
-    tag = hmac.new(keys.authentication, data[:-32], hashlib.sha256).digest()
+    bound = b"" if context is None else len(context.encode()).to_bytes(8, "big") + context.encode()
+    tag = hmac.new(keys.authentication, bound + data[:-32], hashlib.sha256).digest()
     assert hmac.compare_digest(tag, data[-32:]), "the tag does not verify by the spec's formula"
     plain = apply_keystream(crypto["cipher"], keys.encryption, data[14 + header_length : -32])
     sections, pos = {}, 0
@@ -194,9 +196,9 @@ def spec_decode_float(data: bytes, key=KEY) -> np.ndarray:
     return synthesis(header_map, sections)
 
 
-def spec_decode(data: bytes, key=KEY) -> np.ndarray:
+def spec_decode(data: bytes, key=KEY, context: str | None = None) -> np.ndarray:
     """The pixels as saecodec.decode returns them: (H, W) for L, (H, W, C) otherwise, alpha last."""
-    header_map, sections = open_file(data, key)
+    header_map, sections = open_file(data, key, context)
     pixels = samples(synthesis(header_map, sections)).transpose(1, 2, 0)
     if "alpha" in sections:
         h, w = header_map["image"]["height"], header_map["image"]["width"]
@@ -435,3 +437,20 @@ def test_shipped_vectors(vector):
     pixels = spec_decode(data, saecodec.SecretKey(bytes.fromhex(vector["key"])))
     assert list(pixels.shape) == vector["expect"]["shape"]
     assert hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() == vector["expect"]["pixels_sha256"]
+
+
+GOLDEN = ROOT / "tests" / "golden" / "v1.3"
+
+
+def golden_entries() -> list[dict]:
+    return json.loads((GOLDEN / "manifest.json").read_text())["files"]
+
+
+@pytest.mark.parametrize("entry", golden_entries(), ids=lambda e: e["name"])
+def test_golden_files(entry):
+    """The format's golden files decode, by this implementation, to their PNG (a context-bound one too)."""
+    from PIL import Image
+
+    key = saecodec.SecretKey(bytes.fromhex(json.loads((GOLDEN / "manifest.json").read_text())["key"]))
+    pixels = spec_decode((GOLDEN / entry["file"]).read_bytes(), key, entry.get("context"))
+    assert np.array_equal(pixels, np.asarray(Image.open(GOLDEN / entry["expected"])))
