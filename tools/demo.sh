@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up a fresh virtual environment, then encode and decode an image with both profiles and both ciphers.
+# Set up a fresh virtual environment, then encode and decode an image with every profile and both ciphers.
 # Usage: bash tools/demo.sh [IMAGE]   (default: ../shared/images/paper/peppers.png, else a generated image)
 set -euo pipefail
 cd "$(dirname "$0")/.."
