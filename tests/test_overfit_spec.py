@@ -454,3 +454,30 @@ def test_golden_files(entry):
     key = saecodec.SecretKey(bytes.fromhex(json.loads((GOLDEN / "manifest.json").read_text())["key"]))
     pixels = spec_decode((GOLDEN / entry["file"]).read_bytes(), key, entry.get("context"))
     assert np.array_equal(pixels, np.asarray(Image.open(GOLDEN / entry["expected"])))
+
+
+@pytest.mark.parametrize("residual", [0, 2])
+def test_subnormal_values_decode_identically(residual):
+    """Five layers of weights 2^-30 .. 3 * 2^-30 take latents 1 .. 9 below 2^-126: the network's outputs are
+    binary32 subnormals (spec 11.6 is IEEE 754: no flush to zero), which residual layers of weights up to
+    32767 (and zero biases) multiply back into normal numbers. A decoder that flushed subnormals to zero (a
+    fast-math or FTZ/DAZ build) would give other outputs."""
+    rng = np.random.default_rng(5 + residual)
+    levels, hidden = (1,), (4, 4, 4, 4)
+    sizes = hostile_files.overfit_tensor_sizes("L", levels, hidden, residual)
+    tensors = []
+    for t, size in enumerate(sizes):
+        if t % 2 == 1:  # biases
+            tensors.append(np.zeros(size, np.int64))
+        elif t < 2 * (len(hidden) + 1):
+            tensors.append(rng.integers(1, 4, size))
+        else:
+            tensors.append(rng.integers(-32767, 32768, size))
+    shifts = [30] * (2 * (len(hidden) + 1)) + [0] * (2 * residual)
+    data = hostile_files.overfit_file(10, 12, "L", levels, hidden, residual, weights=np.concatenate(tensors),
+                                      shifts=shifts, latents=[rng.integers(1, 10, (10, 12))])
+    O = assert_same(data)
+    if residual == 0:
+        assert np.all((O > 0) & (O < F32(2.0**-126)))  # every output subnormal
+    else:
+        assert np.all(np.abs(O[O != 0]) >= F32(2.0**-126)) and np.count_nonzero(O) > 100
