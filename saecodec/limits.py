@@ -108,8 +108,8 @@ class Limits:
             raise LimitExceededError(f"overfit model layer of {widest} units exceeds the limit of {self.max_overfit_width}")
         if latents > self.max_overfit_latents_per_pixel * pixels:
             raise LimitExceededError(
-                f"overfit model has {latents / pixels:.3g} latent values per pixel, over the limit of "
-                f"{self.max_overfit_latents_per_pixel:g}"
+                f"overfit model has {latents} latent values for {pixels} pixels, over the limit of "
+                f"{self.max_overfit_latents_per_pixel:g} a pixel"
             )
 
 

@@ -362,11 +362,10 @@ def _decode_in_child(tmp_path: Path, data: bytes) -> tuple[int, int, float]:
     return int(output_bytes), int(grown), float(seconds)
 
 
-#: What the reference decoder holds per latent value at its peak: the int32 grids the lc1 decoder fills, a
-#: float32 copy of each grid and their float32 concatenation for the synthesis (profiles/overfit.py,
-#: flat_latents). Measured: 1024x1024 grey at 2 latents a pixel, 23 MiB above the interpreter; 2048x2048,
-#: 94 MiB for a 4 MiB output.
-BYTES_PER_LATENT = 12
+#: What the reference decoder holds per latent value at its peak (spec 11.5): the int32 grids the lc1 decoder
+#: fills and one float32 array in the synthesis's layout (profiles/overfit.py, flat_latents). It held 12 before
+#: the grids were copied into one preallocated array (2048x2048 grey at 2 a pixel: 94 MiB for a 4 MiB output).
+BYTES_PER_LATENT = 8
 
 
 def test_overfit_decoder_at_the_work_limit_is_bounded(tmp_path: Path) -> None:

@@ -142,6 +142,7 @@ def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
         weights = dequantise_weights(decode_weights(sections["weights"], model.tensor_sizes()), model, quant)
         grids = decode_latents(sections["latents"], coding_order(model.grid_shapes(image), model.levels))
         latents = flat_latents(grids, model.levels)
+        del grids  # views of one int32 buffer: freed before the synthesis allocates its stripes
         out = np.empty((image.height, image.width, model.channels), dtype=np.uint8)
         shape = SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden, model.residual)
         synthesize(shape, latents, weights, out)
@@ -162,11 +163,19 @@ def _coding_indices(levels: tuple[int, ...]) -> list[int]:
 
 
 def flat_latents(coded: list[np.ndarray], levels: tuple[int, ...]) -> np.ndarray:
-    """The grids (in coding order) as one float32 array, full-resolution level first: the synthesis's layout."""
-    by_level: list[np.ndarray] = [np.empty(0)] * len(coded)
+    """The grids (in coding order) as one float32 array, full-resolution level first: the synthesis's layout.
+
+    Written grid by grid into one preallocated array, so decoding holds 4 bytes of int32 and 4 of float32 a
+    latent value at most (spec section 11.5), never a float32 copy of each grid besides."""
+    by_layout: list[np.ndarray] = [np.empty((0, 0), np.int32)] * len(coded)
     for grid, index in zip(coded, _coding_indices(levels)):
-        by_level[index] = grid
-    return np.concatenate([g.astype(np.float32).ravel() for g in by_level]) if by_level else np.zeros(0, np.float32)
+        by_layout[index] = grid
+    flat = np.empty(sum(g.size for g in by_layout), dtype=np.float32)
+    start = 0
+    for grid in by_layout:
+        flat[start:start + grid.size] = grid.ravel()
+        start += grid.size
+    return flat
 
 
 def grids_in_coding_order(latents: np.ndarray, shapes: list[tuple[int, int]], levels: tuple[int, ...]) -> list[np.ndarray]:
