@@ -5,6 +5,11 @@ each other (each is averaged over its own PSNR or rate interval). This prints th
 image and on the mean, over a bpp range, on the same non-dominated points and range rules as bench_rd.
 
     python tools/bd_pair.py docs/rd/kodak/rd_points.csv --test saec-rd --ref avif444 --range 0.5 2
+    python tools/bd_pair.py docs/rd/kodak/rd_points.csv docs/overfit/kodak3-default/rd_points.csv \
+        --test saec-overfit-default --ref saec-rd --range 0.25 2
+
+Several CSV files are read as one (runs of different codecs on the same images); only images both codecs
+have points for are compared.
 """
 
 from __future__ import annotations
@@ -20,20 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bd  # noqa: E402
 
 
-def load(path: Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """(codec, image) -> [(bpp, psnr)] of the points bench_rd kept (not dominated)."""
+def load(*paths: Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(codec, image) -> [(bpp, psnr)] of the points bench_rd kept (not dominated), over every file given."""
     curves: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            if row["dominated"] == "1" or not row["psnr_rgb"] or row["psnr_rgb"] == "inf":
-                continue
-            curves[(row["codec"], row["image"])].append((float(row["bpp"]), float(row["psnr_rgb"])))
+    for path in paths:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["dominated"] == "1" or not row["psnr_rgb"] or row["psnr_rgb"] == "inf":
+                    continue
+                curves[(row["codec"], row["image"])].append((float(row["bpp"]), float(row["psnr_rgb"])))
     return curves
 
 
 def compare(curves: dict, test: str, ref: str, low: float, high: float) -> list[tuple[str, str, str]]:
     rows = []
-    images = sorted({image for codec, image in curves if codec in (test, ref)})
+    images = sorted({image for codec, image in curves if codec == test} & {image for codec, image in curves
+                                                                          if codec == ref})
     psnrs, rates = [], []
     for image in images:
         try:
@@ -54,12 +61,12 @@ def compare(curves: dict, test: str, ref: str, low: float, high: float) -> list[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("points", type=Path, help="rd_points.csv written by tools/bench_rd.py")
+    parser.add_argument("points", type=Path, nargs="+", help="rd_points.csv file(s) written by tools/bench_rd.py")
     parser.add_argument("--test", default="saec-rd", help="codec id measured (default saec-rd)")
     parser.add_argument("--ref", action="append", help="reference codec id(s) (default avif444, avif, webp)")
     parser.add_argument("--range", nargs=2, type=float, default=(0.5, 2.0), metavar=("LOW", "HIGH"))
     args = parser.parse_args(argv)
-    curves = load(args.points)
+    curves = load(*args.points)
     for ref in args.ref or ["avif444", "avif", "webp"]:
         print(f"\n{args.test} against {ref}, {args.range[0]:g}-{args.range[1]:g} bpp "
               "(BD-rate < 0 and BD-PSNR > 0: the test codec is better)\n")
