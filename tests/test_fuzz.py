@@ -1,7 +1,7 @@
 """The fuzzing contract (issue 10, section 5): whatever bytes a reader is given, and whatever a key holder
 re-signs, only a ``SaecError`` comes out, in bounded time and memory.
 
-The corpus in tests/fuzz_corpus/ (seeds of both profiles, both ciphers, every mode, with and without a
+The corpus in tests/fuzz_corpus/ (seeds of the three profiles, both ciphers, every mode, with and without a
 context, plus files the campaigns found, one per outcome class) is replayed whole; then a short seeded pass of
 tools/fuzz.py's random engine runs on both targets, the same inputs on every run.
 """
@@ -50,15 +50,20 @@ FINDINGS = {entry["file"]: entry["finding"] for entry in MANIFEST if "finding" i
 FIXED = {entry["file"]: entry["fixed"] for entry in MANIFEST if "fixed" in entry}
 
 
-def test_corpus_covers_both_profiles_ciphers_modes_and_context() -> None:
+def test_corpus_covers_every_profile_cipher_mode_and_context() -> None:
     names = [name for name, _ in CORPUS if name.startswith("seed-")]
     headers = [saecodec.inspect(forged.data) for name, forged in CORPUS if name.startswith("seed-")]
-    assert {h.profile for h in headers} == {"rd", "paper"}
+    assert {h.profile for h in headers} == {"rd", "paper", "overfit"}
+    overfit = [h for h in headers if h.profile == "overfit"]
+    assert {h.image.mode for h in overfit} == {"L", "LA", "RGB", "RGBA"}
+    assert {h.crypto.cipher for h in overfit} == {"chacha20", "logistic"}
+    assert any(h.crypto.context_bound for h in overfit)
+    assert any(h.model.residual >= 2 and 0 in h.model.levels for h in overfit)
     assert {h.crypto.cipher for h in headers} == {"chacha20", "logistic"}
     assert {h.image.mode for h in headers} == {"L", "LA", "RGB", "RGBA"}
     assert any(h.crypto.context_bound for h in headers) and not all(h.crypto.context_bound for h in headers)
     assert any(h.crypto.kdf.name == "scrypt" for h in headers)
-    assert len(CORPUS) <= 45 and sum(len(f.data) for _, f in CORPUS) <= 220_000, names
+    assert len(CORPUS) <= 60 and sum(len(f.data) for _, f in CORPUS) <= 220_000, names
 
 
 @pytest.mark.parametrize("name", [name for name, _ in CORPUS if name.startswith("seed-")])
@@ -111,6 +116,35 @@ def test_resealed_header_edit_reaches_the_decoder() -> None:
     before = saecodec.decode(seed.data, seed.key)
     after = saecodec.decode(data, seed.key, context=context)
     assert before.shape == after.shape and (before != after).any()
+
+
+def test_resealed_overfit_edit_reaches_the_synthesis() -> None:
+    """The same for the overfit profile: a coarser step for the last tensor (the residual layer's bias)
+    changes the pixels, so the re-signed header reaches lc1 and the synthesis."""
+    seed = next(s for s in fuzz.load_seeds() if s.name == "seed-overfit-RGB-hand-residual2")
+    header = fuzz.sc.msgpack.unpackb(fuzz.sc.msgpack.packb(seed.header, use_bin_type=True))
+    header["quant"]["shifts"][-1] = 0
+    data, context = fuzz.seal(seed, header, fuzz.pack(header), seed.sections, seed.version)
+    before = saecodec.decode(seed.data, seed.key)
+    after = saecodec.decode(data, seed.key, context=context)
+    assert before.shape == after.shape and (before != after).any()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_resign_reaches_the_overfit_decoders(tmp_path: Path) -> None:
+    """On the overfit seeds alone, the re-signing harness reshapes decoders and codes lc1 sections to match:
+    files pass the tag and the header, fail in lc1 and decode through the synthesis."""
+    seeds = [s for s in fuzz.load_seeds() if s.name.startswith("seed-overfit-")]
+    oracle = fuzz.Oracle(tmp_path, time_bound=10.0, with_verify=False)
+    fuzz.warm_up(oracle, seeds)
+    fuzz.run_random("resign", oracle, seeds, seed=1303, executions=800, seconds=None)
+    report = oracle.report("overfit resign pass")
+    assert not any(k.startswith("crash") for k in oracle.crashes), report
+    assert oracle.slow_findings == 0 and oracle.memory_findings == 0 and not oracle.harness_errors, report
+    assert oracle.outcomes["decode: ok"] > 0.08 * 800, report
+    assert sum("entropy-coded" in c for c in oracle.classes) >= 3, report
+    assert any("quant.shifts" in c for c in oracle.classes), report
+    assert any("overfit model" in c for c in oracle.classes), report
 
 
 def test_oracle_records_a_foreign_exception_as_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

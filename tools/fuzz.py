@@ -7,9 +7,11 @@ Two targets:
 ``resign``  the input bytes drive structured mutations of a valid seed file decrypted with the test key:
             msgpack-level edits of the header map (change, insert, delete keys and values of every type at
             every level), edits of the plaintext sections (bit flips, truncation, extension, splices, random
-            or extreme rc1 streams, non-finite and huge decoder weights, bad zlib and metadata), then the file
-            is re-encrypted and RE-TAGGED with the key, so that a mutation passes authentication and reaches
-            the header validation and the decoders, which is where a key holder's hostile file lands.
+            or extreme rc1 streams, non-finite and huge decoder weights, bad zlib and metadata; for the
+            overfit profile new decoder shapes with lc1 ``weights`` and ``latents`` coded to match, of small
+            or extreme integers, or of a near-miss shape), then the file is re-encrypted and RE-TAGGED with
+            the key, so that a mutation passes authentication and reaches the header validation and the
+            decoders, which is where a key holder's hostile file lands.
 
 Two engines: ``random`` (plain Python, seeded, needs nothing beyond saecodec: what CI runs) and ``atheris``
 (coverage-guided libFuzzer, ``pip install -e '.[fuzz]'``; instruments saecodec's Python code).
@@ -18,10 +20,11 @@ The oracle, per execution: an exception that is not a ``saecodec.SaecError`` is 
 included: the codec must turn allocation failures into ``SaecError``; with ``--warnings-as-errors`` also a
 warning the reader lets out, as under ``python -W error``); wall time over ``--time-bound`` is a
 slow input; RSS growth during the execution over ``--mem-factor`` bytes per declared output byte plus
-``--mem-const`` MiB is a memory finding. Findings are written to ``--crash-dir`` (the file as the reader saw
-it, ``.saec``, with a ``.txt`` saying what happened and, for ``resign``, the ``.driver`` bytes). A hard hang in
-compiled code cannot be interrupted, so the input being executed is kept in ``CRASH_DIR/current.saec`` and a
-watchdog dumps the stacks and exits after ``--hang-seconds``.
+``--mem-const`` MiB (plus 8 bytes per declared latent value of an overfit file, spec 11.5) is a memory
+finding. Findings are written to ``--crash-dir`` (the file as the reader saw it, ``.saec``, with a ``.txt``
+saying what happened and, for ``resign``, the ``.driver`` bytes). A hard hang in compiled code cannot be
+interrupted, so the input being executed is kept in ``CRASH_DIR/current.saec`` and a watchdog dumps the
+stacks and exits after ``--hang-seconds``.
 
 Files are read with ``fuzz_limits()``: the default limits except at most ``--max-pixels`` pixels (default
 2^22) and 16 MiB of scrypt memory, so that a time bound of a couple of seconds is meaningful; the memory
@@ -32,7 +35,7 @@ Run:
     .venv/bin/python tools/fuzz.py --target raw --engine random --executions 1000000
     .venv/bin/pip install -e '.[fuzz]' && .venv/bin/python tools/fuzz.py --target resign --engine atheris --seconds 600
     .venv/bin/python tools/fuzz.py --target resign --warnings-as-errors --seconds 600   # as under python -W error
-    .venv/bin/python tools/fuzz.py --write-seeds tests/fuzz_corpus     # the seed files, deterministic
+    .venv/bin/python tools/fuzz.py --write-seeds tests/fuzz_corpus     # the seeds it lacks (fixed nonces, seeds)
     .venv/bin/python tools/fuzz.py --select /tmp/classes --into tests/fuzz_corpus --max-files 26  # pick a corpus
 """
 
@@ -164,6 +167,14 @@ SEED_CASES: dict[str, tuple[int, int, int, dict, bool, bool]] = {
     "seed-paper-RGBA-perchannel-f16-logistic": (10, 9, 4, dict(level=2, weights="f16le", per_channel=True,
                                                                 cipher="logistic"), False, False),
     "seed-paper-RGB-level2-context": (8, 8, 3, dict(level=2, cipher="logistic"), False, True),
+    # overfit (format 1.3): trained at effort "fast" (levels down to what the size allows, hidden [16, 16], one
+    # residual layer), deterministic on one machine (fixed training seed; float training arithmetic)
+    "seed-overfit-L-chacha20": (20, 17, 1, dict(profile="overfit", effort="fast", quality=60), False, False),
+    "seed-overfit-LA-chacha20": (9, 13, 2, dict(profile="overfit", effort="fast", quality=40), False, False),
+    "seed-overfit-RGB-chacha20": (24, 33, 3, dict(profile="overfit", effort="fast", quality=75), False, False),
+    "seed-overfit-RGBA-logistic": (10, 9, 4, dict(profile="overfit", effort="fast", quality=50, cipher="logistic"),
+                                   False, False),
+    "seed-overfit-RGB-context": (8, 12, 3, dict(profile="overfit", effort="fast", quality=90), False, True),
 }
 
 
@@ -195,7 +206,33 @@ def make_seed_files() -> dict[str, bytes]:
     meta = _metadata_seed()
     if meta is not None:
         out["seed-rd-RGB-metadata"] = meta
+    hand = _hand_overfit_seed()
+    if hand is not None:
+        out["seed-overfit-RGB-hand-residual2"] = hand
     return out
+
+
+def _hand_overfit_seed() -> bytes | None:
+    """An overfit file no encoder writes, made by tools/hostile_files.overfit_file: levels [1, 0, 2] (a level
+    without grids, so coding order skips it), one hidden layer of 8, two residual layers (the ReLU between
+    them), random small weights at mixed shifts and random latents. None where this saecodec has no overfit."""
+    tools = str(ROOT / "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    try:
+        import hostile_files
+    except ImportError:
+        return None
+    np = sc.np
+    rng = np.random.default_rng(1303)
+    height, width, mode, levels, hidden, residual = 20, 23, "RGB", (1, 0, 2), (8,), 2
+    sizes = hostile_files.overfit_tensor_sizes(mode, levels, hidden, residual)
+    weights = rng.integers(-40, 41, sum(sizes))
+    shifts = [int(v) for v in rng.integers(5, 9, len(sizes))]
+    latents = [rng.integers(-4, 5, shape) * (rng.random(shape) < 0.5)
+               for shape in hostile_files.overfit_grid_shapes(height, width, levels)]
+    return hostile_files.overfit_file(height, width, mode, levels, hidden, residual, weights=weights,
+                                      shifts=shifts, latents=latents)
 
 
 def _metadata_seed() -> bytes | None:
@@ -354,6 +391,8 @@ STRINGS = ["L", "LA", "RGB", "RGBA", "P", "CMYK", "I;16", "paper", "rd", "sigmoi
            "f16le", "f64le", "rc1", "rc2", "dct-ii", "dct-iv", "ycbcr", "grey", "rgb", "444", "420", "422",
            "chacha20", "logistic", "aes-ctr", "secret-key", "scrypt", "argon2id", "decoder", "latent", "alpha",
            "meta", "y", "cb", "cr", "exif", "icc", "xmp", "format", "image", "model", "quant", "crypto", "sections",
+           "overfit", "lc1", "lc2", "bilinear", "nearest", "bicubic", "f32", "f16", "f64", "weights", "latents",
+           "levels", "hidden", "residual", "upsample", "arithmetic", "shifts", "colour",
            "", "\x00", "é", "\U0001F600", "x" * 300]
 FLOATS = [0.0, -0.0, 1.0, 8.0, 0.5, 1e308, -1e308, 5e-324, float("nan"), float("inf"), float("-inf"), 3.4e38]
 
@@ -431,8 +470,8 @@ KNOWN_KEYS = {
     (): ["format", "image", "model", "quant", "crypto", "sections", "extra"],
     ("image",): ["height", "width", "channels", "mode"],
     ("model",): ["profile", "block", "layers", "activation", "level", "models", "transform", "colour", "chroma",
-                 "deblock"],
-    ("quant",): ["latent", "weights", "steps"],
+                 "deblock", "levels", "hidden", "residual", "upsample", "arithmetic"],
+    ("quant",): ["latent", "weights", "steps", "shifts"],
     ("crypto",): ["cipher", "kdf", "nonce", "context"],
     ("crypto", "kdf"): ["name", "salt", "log2_n", "r", "p"],
 }
@@ -505,7 +544,8 @@ def _meta_section(d: Driver) -> bytes:
 def mutate_section(d: Driver, seed: Seed, others: list[Seed], sections: list) -> None:
     """One edit of the plaintext sections."""
     if not sections or d.chance(20):
-        sections.insert(d.below(len(sections) + 1), [d.pick(["alpha", "meta", "extra", "y", "latent", ""]),
+        sections.insert(d.below(len(sections) + 1), [d.pick(["alpha", "meta", "extra", "y", "latent", "weights",
+                                                             "latents", ""]),
                                                      d.take(d.below(64))])
         return
     index = d.below(len(sections))
@@ -539,7 +579,8 @@ def mutate_section(d: Driver, seed: Seed, others: list[Seed], sections: list) ->
             other = d.below(len(sections))
             sections[index], sections[other] = sections[other], sections[index]
         else:
-            sections[index][0] = d.pick(["y", "cb", "cr", "decoder", "latent", "alpha", "meta", "Y", "y\x00"])
+            sections[index][0] = d.pick(["y", "cb", "cr", "decoder", "latent", "alpha", "meta", "Y", "y\x00",
+                                         "weights", "latents", "latent\x00"])
         return
     elif op < 10 and name == "decoder":  # non-finite or huge float weights
         special = F16_SPECIAL if seed.header.get("quant", {}).get("weights") == "f16le" else F32_SPECIAL
@@ -560,6 +601,10 @@ def mutate_section(d: Driver, seed: Seed, others: list[Seed], sections: list) ->
             bw, bh = -(-bw // 2), -(-bh // 2)
         blocks = d.pick([bh * bw, bh * bw + 1, bh * bw - 1, 2 * bh * bw, 1])
         data = bytearray(_rc1_stream(d, blocks, d.pick([bw, bw + 1, 1])))
+    elif op < 12 and name in ("weights", "latents"):  # a valid lc1 stream of the right or a wrong shape
+        shape = _overfit_shape(seed.header)
+        if shape is not None:
+            data = bytearray(_lc1_section(d, name, shape, exact=d.chance(96)))
     elif op < 12 and name == "alpha":
         image = seed.header.get("image", {})
         data = bytearray(_zlib_stream(d, int(image.get("height", 1)) * int(image.get("width", 1))))
@@ -589,6 +634,178 @@ def _int_field(m: Any, *path: str, default: int = 0) -> int:
     return value if type(value) is int else default
 
 
+#: The largest overfit sections the harness codes itself (values of the weights, latent values) and the largest
+#: synthesis it makes a reachable file for (multiply-adds: pixels x work a pixel), so that an execution stays
+#: well inside the time bound; a header asking for more keeps its old (mutated) sections.
+OVERFIT_WEIGHTS_BUDGET = 1 << 16
+OVERFIT_LATENTS_BUDGET = 1 << 22
+OVERFIT_WORK_BUDGET = 1 << 31
+
+
+@dataclass
+class OverfitShape:
+    """What an overfit header (maybe mutated) asks of its sections, as a reader that accepts it computes it."""
+
+    height: int
+    width: int
+    channels: int
+    levels: list
+    tensors: list  # values of each stored tensor, in file order (spec 11.1)
+    grids: list  # (rows, columns) of each latent grid, in coding order (coarsest level first, spec 11.2)
+    macs: int  # multiply-adds a pixel (spec 11.5)
+
+
+def _overfit_shape(header: Any) -> OverfitShape | None:
+    """The sizes an overfit header implies, or None when its fields are not plausible integers (a header the
+    reader refuses before the sections; out-of-range but small values are kept, so the harness still codes
+    sections a lenient reader would read)."""
+    height, width = _int_field(header, "image", "height"), _int_field(header, "image", "width")
+    levels, hidden = _sub(header, "model", "levels"), _sub(header, "model", "hidden")
+    residual = _sub(header, "model", "residual")
+    if not (1 <= height <= 1 << 16 and 1 <= width <= 1 << 16 and isinstance(levels, list)
+            and isinstance(hidden, list) and type(residual) is int and 0 <= residual <= 8
+            and 1 <= len(levels) <= 10 and len(hidden) <= 8
+            and all(type(n) is int and 0 <= n <= 16 for n in levels)
+            and all(type(n) is int and 1 <= n <= 1024 for n in hidden)):
+        return None
+    colour = _sub(header, "model", "colour")
+    if colour not in ("rgb", "grey"):
+        colour = "rgb" if _sub(header, "image", "mode") in ("RGB", "RGBA") else "grey"
+    c = 3 if colour == "rgb" else 1
+    widths = [sum(levels), *hidden, c]
+    tensors: list = []
+    for k in range(len(widths) - 1):
+        tensors += [widths[k + 1] * widths[k], widths[k + 1]]
+    tensors += [c * c * 9, c] * residual
+    grids = [(-(-height // 2**level), -(-width // 2**level))
+             for level in reversed(range(len(levels))) for _ in range(levels[level])]
+    macs = (sum(widths[k + 1] * widths[k] for k in range(len(widths) - 1)) + residual * 9 * c * c
+            + 4 * sum(levels[1:]))
+    return OverfitShape(height, width, c, list(levels), tensors, grids, macs)
+
+
+def _small_ints(d: Driver, rng: Any, count: int) -> Any:
+    """``count`` integers for an lc1 stream: zeros, small values dense or sparse, or the coder's extremes
+    (+-32767, which overflow the synthesis to infinities and NaN)."""
+    np = sc.np
+    big = sc.MAX_MAGNITUDE
+    kind = d.below(8)
+    if kind == 0:
+        return np.zeros(count, np.int32)
+    if kind < 4:
+        scale = d.pick([1, 2, 4, 16, 60, 300])
+        values = rng.integers(-scale, scale + 1, count, dtype=np.int32)
+        return values if kind < 3 else values * (rng.random(count) < 0.1)
+    if kind == 4:  # sparse extremes
+        values = np.zeros(count, np.int32)
+        for _ in range(min(count, 1 + d.below(8))):
+            values[d.below(count)] = d.pick([big, -big, big - 1, 1 << 14, -(1 << 14)])
+        return values
+    if kind == 5:
+        return np.full(count, d.pick([big, -big, 1, -1]), np.int32)
+    if kind == 6:
+        return rng.choice(np.array([big, -big, 0], np.int32), count)
+    return rng.integers(-big, big + 1, count, dtype=np.int32)
+
+
+def _lc1_section(d: Driver, name: str, shape: OverfitShape, exact: bool = True) -> bytes:
+    """A valid lc1 stream for the ``weights`` or ``latents`` section of ``shape`` (``exact``) or of a shape
+    close to it: a value more or fewer, a grid transposed, added or dropped, a row more. Empty when the
+    shape is over the harness' budget."""
+    np = sc.np
+    from saecodec.entropy import encode_latents, encode_weights
+
+    rng = np.random.default_rng(int.from_bytes(d.take(4), "big"))
+    if name == "weights":
+        count = sum(shape.tensors)
+        if not exact:
+            count = max(0, d.pick([count + 1, count - 1, 2 * count, count // 2, 0, count + shape.tensors[-1]]))
+        if count > OVERFIT_WEIGHTS_BUDGET:
+            return b""
+        return encode_weights(_small_ints(d, rng, count), [count])
+    grids = list(shape.grids)
+    if not exact and grids:
+        i = d.below(len(grids))
+        rows, cols = grids[i]
+        change = d.below(5)
+        if change == 0:
+            grids[i] = (cols, rows)
+        elif change == 1:
+            grids.insert(i, grids[i])
+        elif change == 2:
+            grids.pop(i)
+        elif change == 3:
+            grids[i] = (rows + 1, cols)
+        else:
+            grids.reverse()  # the right grids in the wrong (finest first) order
+    if sum(r * c for r, c in grids) > OVERFIT_LATENTS_BUDGET:
+        return b""
+    out = []
+    for rows, cols in grids:
+        if rows * cols and d.chance(64):  # one non-zero 8x8 block in a zero grid
+            grid = np.zeros((rows, cols), np.int32)
+            y, x = d.below(rows), d.below(cols)
+            grid[y : y + 8, x : x + 8] = _small_ints(d, rng, 64).reshape(8, 8)[: rows - y, : cols - x]
+        else:
+            grid = _small_ints(d, rng, rows * cols).reshape(rows, cols)
+        out.append(grid)
+    return encode_latents(out)
+
+
+def _conform_overfit(d: Driver, header: dict, sections: list, new: list) -> bool:
+    """The overfit part of ``conform_sections``: colour to the mode and ``quant.shifts`` to the tensor count
+    (each usually), then ``weights`` and ``latents`` coded for the header's shapes (usually, within the
+    budgets) or kept as they are (mutated bytes). False: the header's shapes are not plausible."""
+    model = header["model"]
+    mode = _sub(header, "image", "mode")
+    if mode in ("L", "LA", "RGB", "RGBA") and d.chance(200):
+        model["colour"] = "rgb" if mode in ("RGB", "RGBA") else "grey"
+    shape = _overfit_shape(header)
+    if shape is None:
+        return False
+    quant = header.get("quant")
+    shifts = quant.get("shifts") if isinstance(quant, dict) else None
+    if isinstance(shifts, list) and len(shifts) != len(shape.tensors) and d.chance(200):
+        extra = [d.pick([0, 1, 7, 8, 12, 15, 30]) for _ in range(max(0, len(shape.tensors) - len(shifts)))]
+        quant["shifts"] = (shifts + extra)[: len(shape.tensors)]
+    old = {s[0]: s[1] for s in sections if isinstance(s[0], str)}
+    work_ok = shape.height * shape.width * max(shape.macs, 1) <= OVERFIT_WORK_BUDGET
+    recode = d.below(8)  # 0: keep both, 1: weights only, 2: latents only, else both
+    for name in ("weights", "latents"):
+        data = old.get(name, b"")
+        if work_ok and recode != 0 and (recode > 2 or recode == (1 if name == "weights" else 2)):
+            data = _lc1_section(d, name, shape) or data
+        new.append([name, data])
+    return True
+
+
+MODE_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
+
+
+def reshape_overfit(d: Driver, header: dict) -> None:
+    """One edit of an overfit header's decoder shape or size, mostly within the reader's ranges and limits
+    (levels 0..4 a level, hidden widths up to the limit of 64 and past it, 0..4 residual layers), now and then
+    just outside them: another mode (the colour follows in ``conform_sections``) or image size."""
+    model = header["model"]
+    image = header.get("image")
+    field_ = d.below(6)
+    if field_ == 0:
+        model["levels"] = [d.pick([0, 0, 1, 1, 1, 2, 3, 4, 5]) for _ in range(d.pick([1, 1, 2, 3, 4, 7, 8]))]
+    elif field_ == 1:
+        widths = [1, 2, 3, 4, 8, 16, 24, 40, 64, 65, 256]
+        model["hidden"] = [d.pick(widths) for _ in range(d.pick([0, 0, 1, 2, 3, 4, 5]))]
+    elif field_ == 2:
+        model["residual"] = d.pick([0, 1, 2, 3, 4, 4, 5])
+    elif field_ == 3 and isinstance(image, dict):
+        image["mode"] = d.pick(list(MODE_CHANNELS))
+        image["channels"] = MODE_CHANNELS[image["mode"]]
+    elif field_ == 4 and isinstance(image, dict):
+        image[d.pick(["height", "width"])] = d.pick([1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 100, 257])
+    else:  # two fields at once
+        reshape_overfit(d, header)
+        reshape_overfit(d, header)
+
+
 def conform_sections(d: Driver, header: dict, sections: list) -> None:
     """Make the sections what the (edited) header asks for, so a header edit gets past the length checks and
     reaches a decoder: the paper profile's exact decoder and latent sizes, valid rc1 planes of the right grid,
@@ -600,7 +817,10 @@ def conform_sections(d: Driver, header: dict, sections: list) -> None:
     colour = 3 if mode in ("RGB", "RGBA") else 1
     model = _sub(header, "model") if isinstance(_sub(header, "model"), dict) else {}
     new: list = []
-    if model.get("profile") == "rd":
+    if model.get("profile") == "overfit":
+        if not _conform_overfit(d, header, sections, new):
+            return
+    elif model.get("profile") == "rd":
         planes = [("y", height, width)]
         if colour == 3:
             sub = model.get("chroma") == "420"
@@ -655,7 +875,10 @@ def resign(driver_bytes: bytes, seeds: list[Seed]) -> Forged:
     version = seed.version
     for _ in range(1 + d.below(4)):
         what = d.below(16)
-        if what < 7:
+        if what < 7 and _sub(header, "model", "profile") == "overfit" and d.chance(72):
+            reshape_overfit(d, header)  # a new decoder shape, and sections to match: reaches lc1 and the synthesis
+            conform_sections(d, header, sections)
+        elif what < 7:
             mutate_header(d, header)
         elif what < 13:
             mutate_section(d, seed, seeds, sections)
@@ -825,7 +1048,10 @@ def _malloc_returns_memory() -> None:
         pass
 
 
-ODD_BYTES = {bytes([b]) for b in range(1, 256, 2)}  # files whose last byte is odd go through decode_image
+ODD_BYTES = {bytes([b]) for b in range(1, 256, 2)}
+#: Bytes a declared latent value of an overfit file may add to the memory bound: spec section 7 and 11.5 (the
+#: grids are decoded whole, an int32 and a binary32 a value; at most 2 values a pixel under the default limits).
+LATENT_BYTES = 8  # files whose last byte is odd go through decode_image
 
 
 @dataclass
@@ -867,7 +1093,7 @@ class Oracle:
         rss_before = _status_kib("VmRSS:") * 1024 if self.peak_ok else 0
         if self.peak_ok:
             _reset_peak()
-        declared = 0
+        declared = latents = 0
         start = time.perf_counter()
         stage, problem, final = "inspect", None, "ok"
         catcher = warnings.catch_warnings()
@@ -877,6 +1103,8 @@ class Oracle:
             try:
                 header = saecodec.inspect(forged.data, limits=sc.LIMITS)
                 declared = header.image.height * header.image.width * header.image.channels
+                if hasattr(header.model, "latent_count"):  # overfit: the grids are decoded whole (spec 11.5)
+                    latents = header.model.latent_count(header.image)
                 self.outcomes["inspect: ok"] += 1
             except saecodec.SaecError as exc:
                 self.outcomes[f"inspect: {type(exc).__name__}"] += 1
@@ -920,11 +1148,12 @@ class Oracle:
         if self.peak_ok:
             growth = _status_kib("VmHWM:") * 1024 - rss_before
             if growth > self.worst_growth[0]:
-                self.worst_growth = (growth, declared, label)
-            if growth > self.mem_factor * declared + self.mem_const_mib * 2**20:
+                self.worst_growth = (growth, declared, label + (f", {latents} latent values" if latents else ""))
+            if growth > self.mem_factor * declared + LATENT_BYTES * latents + self.mem_const_mib * 2**20:
                 self.memory_findings += 1
                 self._save("memory", forged, driver, None, stage, seconds,
-                           f"RSS grew {growth / 2**20:.1f} MiB for {declared} declared output bytes")
+                           f"RSS grew {growth / 2**20:.1f} MiB for {declared} declared output bytes"
+                           + (f" and {latents} latent values" if latents else ""))
         return final
 
     def _note_slow(self, seconds: float, label: str) -> None:
@@ -971,7 +1200,7 @@ class Oracle:
                      f"output bytes)")
         lines.append(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB")
         lines.append(f"slow (> {self.time_bound} s): {self.slow_findings}; memory over {self.mem_factor} B/output "
-                     f"byte + {self.mem_const_mib:g} MiB: {self.memory_findings}")
+                     f"byte (+ {LATENT_BYTES} B/latent value) + {self.mem_const_mib:g} MiB: {self.memory_findings}")
         total = sum(c for k, c in self.crashes.items() if k.startswith("crash"))
         if self.harness_errors:
             lines.append(f"harness errors (inputs not made, not findings): {sum(self.harness_errors.values())}")
@@ -1070,17 +1299,22 @@ def run_atheris(target: str, oracle: Oracle, seeds: list[Seed], *, seconds: floa
 
 
 def write_seeds(folder: Path) -> list[str]:
+    """Write the seeds the folder does not have yet; existing seeds are kept as they are (a corpus file never
+    changes: the password seed's scrypt salt is random, and overfit training is float arithmetic, so a seed
+    made again need not be the same bytes on another machine)."""
     folder.mkdir(parents=True, exist_ok=True)
     names = []
     for name, data in make_seed_files().items():
-        (folder / f"{name}.saec").write_bytes(data)
-        names.append(name)
+        path = folder / f"{name}.saec"
+        if not path.exists():
+            path.write_bytes(data)
+            names.append(name)
     return names
 
 
 #: what the decoders say (spec section 7 step 9), as opposed to framing and header validation
 DECODER_MESSAGES = ("entropy-coded", "decoder weights", "alpha section is not", "alpha section does not",
-                    "meta section is not", "meta section: ", "not enough memory")
+                    "meta section is not", "meta section: ", "not enough memory", "weights stream")
 
 
 def select_corpus(found: dict[str, Forged], folder: Path, max_files: int, max_bytes: int) -> list[dict]:
@@ -1094,7 +1328,8 @@ def select_corpus(found: dict[str, Forged], folder: Path, max_files: int, max_by
         if cls.startswith("AuthenticationError"):
             return 3
         if "invalid header" in cls and "scrypt" not in cls or cls.startswith("UnsupportedFeatureError") or (
-                cls.startswith("LimitExceededError") and ("paper model" in cls or "image" in cls)):
+                cls.startswith("LimitExceededError") and ("paper model" in cls or "overfit model" in cls
+                                                          or "image" in cls)):
             return 1
         return 2
 
@@ -1191,6 +1426,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_seeds is not None:
         for name in write_seeds(args.write_seeds):
             print(f"wrote {args.write_seeds / name}.saec")
+        print("(seeds already there are kept)")
         return 0
     if args.select is not None:
         found = {entry["class"]: Forged((args.select / entry["file"]).read_bytes(),
