@@ -35,6 +35,7 @@ Run:
     .venv/bin/python tools/fuzz.py --target raw --engine random --executions 1000000
     .venv/bin/pip install -e '.[fuzz]' && .venv/bin/python tools/fuzz.py --target resign --engine atheris --seconds 600
     .venv/bin/python tools/fuzz.py --target resign --warnings-as-errors --seconds 600   # as under python -W error
+    .venv/bin/python tools/fuzz.py --target resign --seeds overfit --seconds 600  # the overfit seeds only
     .venv/bin/python tools/fuzz.py --write-seeds tests/fuzz_corpus     # the seeds it lacks (fixed nonces, seeds)
     .venv/bin/python tools/fuzz.py --select /tmp/classes --into tests/fuzz_corpus --max-files 26  # pick a corpus
 """
@@ -1409,6 +1410,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warnings-as-errors", action="store_true",
                         help="run the reader as under python -W error: a warning it lets out is a crash")
     parser.add_argument("--max-pixels", type=int, default=1 << 22, help="Limits.max_pixels of the reader")
+    parser.add_argument("--seeds", default="", help="only the seeds whose name contains this (e.g. overfit)")
     parser.add_argument("--crash-dir", type=Path, default=Path("/tmp/saec-fuzz"))
     parser.add_argument("--save-classes", type=Path, default=None,
                         help="also write one file per outcome class here (json manifest + files)")
@@ -1439,7 +1441,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # Warnings (NumPy casting a NaN weight, Pillow reading a damaged EXIF block) are not errors of the contract.
     warnings.simplefilter("ignore")
-    seeds = load_seeds()
+    seeds = [s for s in load_seeds() if args.seeds in s.name]
+    if not seeds:
+        parser.error(f"no seed name contains {args.seeds!r}")
     oracle = Oracle(args.crash_dir, args.time_bound, args.mem_factor, args.mem_const,
                     with_verify=args.target == "raw", warnings_as_errors=args.warnings_as_errors)
     warm_up(oracle, seeds)
@@ -1447,7 +1451,8 @@ def main(argv: list[str] | None = None) -> int:
         _limit_address_space(args.address_space)
     faulthandler.enable()
     title = (f"target {args.target}, engine {args.engine}, seed {args.seed}, time bound {args.time_bound} s, "
-             f"max pixels {args.max_pixels}" + (", warnings as errors" if args.warnings_as_errors else ""))
+             f"max pixels {args.max_pixels}" + (", warnings as errors" if args.warnings_as_errors else "")
+             + (f", seeds *{args.seeds}*" if args.seeds else ""))
     print(f"{len(seeds)} seeds; {title}", flush=True)
     watchdog = _Watchdog(args.hang_seconds)
     oracle_execute = oracle.execute
