@@ -73,7 +73,7 @@ SAEC_RD_FULL = QUALITY_FULL + (98, 100)  # up to ~10 bpp: past the paper profile
 SAEC_RD_QUICK = QUALITY_QUICK
 # The overfit profile trains a network per encode (seconds to minutes), so it gets few rate points: enough for
 # a Bjontegaard delta over 0.25-2 bpp on photographs.
-SAEC_OVERFIT_FULL = (30, 45, 60, 75, 90)
+SAEC_OVERFIT_FULL = (35, 50, 65, 80)
 SAEC_OVERFIT_QUICK = (40, 70)
 OVERFIT_EFFORTS = ("fast", "default", "best")
 
