@@ -99,6 +99,22 @@ def test_finding_signalling_nan_weight_is_a_format_error_under_warnings_as_error
             saecodec.decode(forged.data, forged.key, context=forged.context)
 
 
+def test_overfit_corpus_files_reach_lc1_and_the_synthesis() -> None:
+    """The overfit files the campaign kept: two re-signed files that decode (one reshaped, one whose weights
+    overflow the synthesis) and one that fails in the lc1 latent decoder, past the header."""
+    decoded = [e["file"] for e in MANIFEST if e["class"] == "ok" and "overfit" in e.get("note", "")]
+    assert len(decoded) == 2
+    for name in decoded:
+        forged = dict(CORPUS)[name]
+        assert saecodec.inspect(forged.data).profile == "overfit"
+        saecodec.decode(forged.data, forged.key, context=forged.context, limits=fuzz.sc.LIMITS)
+    lc1 = next(e["file"] for e in MANIFEST if "all-zero block" in e["class"])
+    forged = dict(CORPUS)[lc1]
+    assert saecodec.inspect(forged.data).profile == "overfit"
+    with pytest.raises(saecodec.FormatError, match="all-zero block"):
+        saecodec.decode(forged.data, forged.key, context=forged.context, limits=fuzz.sc.LIMITS)
+
+
 def test_resealed_seed_decodes_to_the_same_pixels() -> None:
     """The harness re-encrypts and re-tags exactly as a writer does: an unchanged seed stays the same file."""
     for seed in fuzz.load_seeds():
