@@ -7,10 +7,10 @@ checks that they agree, so a new cipher or profile cannot be forgotten here.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
 __all__ = ["CIPHERS", "PROFILES", "DEFAULT_PROFILE", "PROFILE_OPTIONS", "CHROMA_CHOICES", "DEFAULT_QUALITY",
-           "EFFORTS", "OUTPUT_FORMATS",
+           "EFFORTS", "OUTPUT_FORMATS", "implied_profile",
            "PASSWORD_ENV", "KEY_FILE_ENV", "KEYRING_ENV", "STDIO"]
 
 CIPHERS = ("chacha20", "logistic")  # saecodec.format.header.CIPHERS
@@ -24,6 +24,25 @@ PROFILE_OPTIONS = {
     "overfit": ("quality", "target_bpp", "target_psnr", "effort", "seed"),
 }
 EFFORTS = ("fast", "default", "best")  # saecodec.profiles.overfit.EFFORTS
+
+
+def implied_profile(given: Iterable[str], table: Mapping[str, Sequence[str]], default: str) -> str:
+    """The profile that encode options imply when none is named (the API and the CLI both ask this).
+
+    An option only one profile takes names it (``chroma``: rd, ``level``: paper, ``effort``: overfit; the
+    first such option wins when two disagree, and the caller reports the other as not belonging). Without
+    one, the default profile if it takes every option; else the first profile in the table that takes the
+    first option the default does not (``seed`` alone means the paper's SAE: the slow overfit profile is
+    never chosen without ``effort`` or its name). The caller checks that the chosen profile takes them all."""
+    names = list(given)
+    owners = {name: [p for p, options in table.items() if name in options] for name in names}
+    unique = [owners[name][0] for name in names if len(owners[name]) == 1]
+    if unique:
+        return unique[0]
+    foreign = [name for name in names if name not in table[default]]
+    if not foreign or not owners[foreign[0]]:
+        return default
+    return owners[foreign[0]][0]
 CHROMA_CHOICES = ("auto", "444", "420")  # saecodec.profiles.rd.CHROMA_CHOICES
 DEFAULT_QUALITY = 75  # saecodec.profiles.rd.DEFAULT_QUALITY
 PASSWORD_ENV = "SAEC_PASSWORD"  # saecodec.keyring.PASSWORD_ENV

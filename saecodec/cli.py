@@ -99,7 +99,7 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from . import __version__
-from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, EFFORTS, PROFILE_OPTIONS, KEY_FILE_ENV, KEYRING_ENV,
+from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, EFFORTS, PROFILE_OPTIONS, implied_profile, KEY_FILE_ENV, KEYRING_ENV,
                       OUTPUT_FORMATS, PASSWORD_ENV, PROFILES, STDIO)
 from .errors import SaecError
 from .files import (KIND_AUTH, KIND_EXISTS, KIND_INTERNAL, KIND_INVALID, KIND_IO, KIND_KEY, FileAccessError,
@@ -552,26 +552,17 @@ def _cmd_encode(args: argparse.Namespace) -> int:
 
 
 def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Encoder options from the command line, the profile chosen as the API chooses it (an option the default
-    profile does not take picks the first profile that takes them all); an option of another profile than the
-    chosen one is a usage error."""
+    """Encoder options from the command line, the profile chosen as the API chooses it
+    (saecodec.choices.implied_profile); an option of another profile than the chosen one is a usage error."""
     given = {name: getattr(args, name) for options in PROFILE_OPTIONS.values() for name in options
              if getattr(args, name) is not None}
     flag = lambda name: "--" + name.replace("_", "-")  # noqa: E731
-    profile = args.profile
-    if profile is None:
-        implied = [p for p, options in PROFILE_OPTIONS.items() if all(name in options for name in given)]
-        profile = DEFAULT_PROFILE if DEFAULT_PROFILE in implied else (implied[0] if implied else None)
-    if profile is None:  # no profile takes all of them: name the first one the default does not take
-        foreign = [name for name in given if name not in PROFILE_OPTIONS[DEFAULT_PROFILE]]
-        owner = next(p for p, options in PROFILE_OPTIONS.items() if foreign[0] in options)
-        wrong = [name for name in given if name not in PROFILE_OPTIONS[owner]]
-        chosen = f"the {owner} profile (chosen by {flag(foreign[0])})"
-        raise CliError(EXIT_USAGE, f"{', '.join(map(flag, wrong))} cannot be used with {chosen}")
+    profile = args.profile or implied_profile(given, PROFILE_OPTIONS, DEFAULT_PROFILE)
     wrong = [name for name in given if name not in PROFILE_OPTIONS[profile]]
     if wrong:
-        implied_by = [flag(name) for name in given if name not in PROFILE_OPTIONS[DEFAULT_PROFILE]]
-        chosen = f"--profile {profile}" if args.profile else f"the {profile} profile (chosen by {', '.join(implied_by)})"
+        implied_by = [flag(name) for name in given if name not in wrong]
+        chosen = (f"--profile {profile}" if args.profile else
+                  f"the {profile} profile (chosen by {', '.join(implied_by)})")
         raise CliError(EXIT_USAGE, f"{', '.join(map(flag, wrong))} cannot be used with {chosen}")
     options: dict[str, Any] = {"profile": profile, "strip_metadata": args.strip_metadata}
     options.update({name: getattr(args, name) for name in PROFILE_OPTIONS[profile]})

@@ -488,3 +488,13 @@ def test_images_from_a_pipe_longer_than_the_sniffed_prefix(fmt: str) -> None:
     thread.join()
     if fmt != "PNG":
         assert len(data) > 1 << 16
+
+
+@pytest.mark.parametrize("given, expected", [
+    ([], "rd"), (["quality"], "rd"), (["chroma"], "rd"), (["seed"], "paper"), (["level", "seed"], "paper"),
+    (["effort"], "overfit"), (["seed", "effort"], "overfit"), (["quality", "effort"], "overfit"),
+    (["seed", "quality"], "paper"),  # not overfit: the slow profile is never implied without effort
+    (["level", "effort"], "paper"),  # two profiles' own options: the first wins, the caller rejects the other
+])
+def test_implied_profile(given: list[str], expected: str) -> None:
+    assert choices.implied_profile(given, choices.PROFILE_OPTIONS, choices.DEFAULT_PROFILE) == expected

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..choices import implied_profile
 from ..errors import InputError
 from . import overfit, paper, rd
 from .common import Profile
@@ -20,18 +21,15 @@ def _owner(option: str) -> str:
 
 
 def choose_profile(profile: str | None, options: Mapping[str, Any]) -> Profile:
-    """The profile named, or (``profile=None``) the default one unless an option it does not take asks for
-    another: then the first profile in the table that takes every option given (``level=2`` or ``seed`` mean
-    the paper's SAE, ``effort`` the overfit profile). Options of another profile than the chosen one, or of
-    none, are an InputError."""
+    """The profile named, or (``profile=None``) the one the options imply (saecodec.choices.implied_profile:
+    ``level=2`` or ``seed`` mean the paper's SAE, ``effort`` the overfit profile, nothing special the default).
+    Options of another profile than the chosen one, or of none, are an InputError."""
     given = [name for name, value in options.items() if value is not None]
     unknown = [name for name in given if not any(name in p.options for p in PROFILES.values())]
     if unknown:
         raise InputError(f"unknown encode option(s): {', '.join(unknown)}")
     if profile is None:
-        foreign = [name for name in given if name not in PROFILES[DEFAULT_PROFILE].options]
-        takes_all = [name for name, p in PROFILES.items() if all(option in p.options for option in given)]
-        profile = DEFAULT_PROFILE if not foreign else (takes_all[0] if takes_all else _owner(foreign[0]))
+        profile = implied_profile(given, {name: p.options for name, p in PROFILES.items()}, DEFAULT_PROFILE)
     if profile not in PROFILES:
         raise InputError(f"profile must be one of {', '.join(PROFILES)}, not {profile!r}")
     chosen = PROFILES[profile]
