@@ -38,17 +38,16 @@ To bind a file to where it belongs, give ``context=`` (bytes or str: e.g. a reco
 and the same context to :func:`open` (or process-wide with :func:`set_context`); a file decoded under any
 other context, or none, is an ``AuthenticationError``.
 
-File sizes are bounded on read: at most :func:`max_file_bytes` of the :class:`saecodec.Limits` in force (a
-``LimitExceededError`` past that; :func:`open` takes tighter ``limits=``). One caveat is Pillow's, not
+File sizes are bounded on read: a file is read exactly as far as its header announces, and a header that
+announces more than ``Limits.max_file_bytes`` of the :class:`saecodec.Limits` in force is a
+``LimitExceededError`` before the payload is read (:func:`open` takes tighter ``limits=``). One caveat is Pillow's, not
 ours: ``Image.open`` reads a NON-seekable source (a pipe, a socket) to its end before any plugin sees it;
 :func:`open` does not, so use it for those.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import stat
 import threading
 from contextvars import ContextVar
 from typing import IO, Any, Union
@@ -60,8 +59,8 @@ from . import keyring
 from .codec import decode_image, encode, inspect, verify
 from .profiles import PROFILES
 from .crypto.keys import Key, Password, SecretKey
-from .errors import InputError, LimitExceededError
-from .format.container import MAGIC, PREAMBLE_BYTES, TAG_BYTES
+from .errors import InputError
+from .format.container import MAGIC, read_envelope_from
 from .format.header import Header
 from .limits import DEFAULT_LIMITS, Limits
 
@@ -89,11 +88,6 @@ _ENCODE_OPTIONS = ("profile", "cipher", "strip_metadata", "limits") + tuple(
     option for profile in PROFILES.values() for option in profile.options)
 SAVE_OPTIONS = _ENCODE_OPTIONS + ("key", "key_id", "context")
 
-# Generous per-pixel payload bound: the rd profile's worst case (noise at quality 100, 4:4:4) is under
-# 4 bytes per RGB pixel; the paper profile's latent is at most 1 byte per pixel plus its decoder weights.
-_PAYLOAD_BYTES_PER_PIXEL = 8
-_FIXED_PAYLOAD_BYTES = 1 << 20
-_CHUNK = 1 << 20
 
 
 class _Unset:
@@ -109,9 +103,8 @@ _state: dict[str, Any] = {"key_id": None, "registered": False, "context": None}
 
 
 def max_file_bytes(limits: Limits = DEFAULT_LIMITS) -> int:
-    """The largest .saec file the reader will take under ``limits``: header, largest payload, tag."""
-    payload = _PAYLOAD_BYTES_PER_PIXEL * limits.max_pixels + _FIXED_PAYLOAD_BYTES + limits.max_alpha_bytes
-    return PREAMBLE_BYTES + limits.max_header_bytes + payload + TAG_BYTES
+    """The largest .saec file the reader will take under ``limits`` (``Limits.max_file_bytes``)."""
+    return limits.max_file_bytes
 
 
 def _check_context(context: object) -> Context:
@@ -171,25 +164,6 @@ def _context(context: Any) -> Context:
     return context
 
 
-def _read_bounded(fp: IO[bytes], limit: int) -> bytes:
-    """The rest of ``fp``, refusing (without reading it all) anything longer than ``limit`` bytes."""
-    try:
-        info = os.fstat(fp.fileno())
-    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
-        info = None
-    if info is not None and stat.S_ISREG(info.st_mode) and info.st_size - fp.tell() > limit:
-        raise LimitExceededError(f"file of {info.st_size} bytes exceeds the .saec reader's limit of {limit}")
-    chunks, total = [], 0
-    while True:
-        chunk = fp.read(min(_CHUNK, limit + 1 - total))
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > limit:
-            raise LimitExceededError(f"file exceeds the .saec reader's limit of {limit} bytes")
-
-
 def _accept(prefix: bytes) -> bool:
     """The 8-byte magic; also a file shorter than it that starts like it (from "\\x89S", which PNG's
     "\\x89P" is not), so a cut-off .saec file is a TruncatedError rather than "cannot identify"."""
@@ -213,9 +187,9 @@ class SaecImageFile(ImageFile.ImageFile):
     def _open(self) -> None:
         assert self.fp is not None
         self._saec_limits = _open_limits.get()
-        # The whole file is read here (bounded): the header must be checked against the file's length, and
+        # The whole file is read here, exactly as far as its header announces (within Limits.max_file_bytes):
         # load() then needs no file handle, so the image survives its file being closed or replaced.
-        data = _read_bounded(self.fp, max_file_bytes(self._saec_limits))
+        data = read_envelope_from(self.fp, self._saec_limits).data
         header = inspect(data, limits=self._saec_limits)
         self.saec_header = header
         self._saec_data = data

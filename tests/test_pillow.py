@@ -228,34 +228,42 @@ def test_truncated_file_raises_truncated_error(files, tmp_path, keep) -> None:
 
 
 class EndlessSaecStream(io.RawIOBase):
-    """A stream (a pipe, a device) that starts like a .saec file and never ends."""
+    """A stream (a pipe, a device) that starts like a .saec file, ``head``, and then never ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, head: bytes) -> None:
+        self.head = head
         self.served = 0
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        head = b"\x89SAEC\r\n\x1a\x01\x01\x00\x00\x00\x10"
         view = memoryview(buffer)
         n = len(view)
-        chunk = (head + b"\x00" * n)[self.served : self.served + n] if self.served < len(head) else b"\x00" * n
+        start = min(self.served, len(self.head))
+        chunk = (self.head[start:] + b"\x00" * n)[:n]
         view[: len(chunk)] = chunk
         self.served += len(chunk)
         return len(chunk)
 
 
-def test_reading_is_bounded_by_the_limits(files) -> None:
-    limits = saecodec.Limits(max_header_bytes=256, max_pixels=64, max_alpha_bytes=0)
-    bound = sp.max_file_bytes(limits)
-    stream = EndlessSaecStream()
+def test_reading_is_bounded_by_the_header(files) -> None:
+    """A file is read exactly as far as its header announces (one byte more tells a longer file), and a header
+    announcing more than Limits.max_file_bytes is refused before the payload is read."""
+    data = files["RGB"].read_bytes()
+    stream = EndlessSaecStream(data)
+    with pytest.raises(saecodec.FormatError):  # longer than announced
+        sp.open(stream)
+    assert stream.served <= len(data) + 1 + (1 << 16)  # stopped at the announced end, not at the stream's
+    tight = saecodec.Limits(max_file_bytes=len(data) - 1)
+    stream = EndlessSaecStream(data)
     with pytest.raises(saecodec.LimitExceededError):
-        sp.open(stream, limits=limits)
-    assert bound < stream.served <= bound + (1 << 20)  # stopped right after the bound, not at the end
+        sp.open(stream, limits=tight)
+    header_end = 14 + int.from_bytes(data[10:14], "big")
+    assert stream.served <= header_end + 32 + (1 << 16)  # the payload was never read
     with pytest.raises(saecodec.LimitExceededError):  # a 16x24 image is over 64 pixels: refused by size
         sp.open(files["RGB"], limits=saecodec.Limits(max_pixels=64, max_alpha_bytes=0))
-    assert sp.max_file_bytes() > 1 << 30  # the default admits any image the default Limits admit
+    assert sp.max_file_bytes() == saecodec.Limits().max_file_bytes
 
 
 # --- saving ----------------------------------------------------------------------------------------------------
