@@ -12,17 +12,15 @@ chooses the network and the number of steps.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ..errors import FormatError, InputError, LimitExceededError
-from ..format.header import OVERFIT_VERSION, Header, ImageInfo, OverfitModelInfo, OverfitQuantInfo
+from ..format.header import Header, ImageInfo, OverfitModelInfo, OverfitQuantInfo
 from ..limits import DEFAULT_LIMITS
-from .common import FileSize, PlainImage, Profile, Progress
+from .common import FileSize, PlainImage, Profile, Progress, check_rate_setting
 
 __all__ = ["PROFILE", "OverfitSettings", "EFFORTS", "Effort", "make_settings", "quality_to_lambda", "reconstruct",
            "DEFAULT_QUALITY", "DEFAULT_EFFORT"]
@@ -60,10 +58,6 @@ def quality_to_lambda(quality: float) -> float:
     return 1e-3 * 10.0 ** (-(q - 50.0) / 32.0)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 @dataclass(frozen=True)
 class OverfitSettings:
     """Validated overfit-profile settings: one of quality, target_bpp or target_psnr; effort; training seed."""
@@ -75,15 +69,7 @@ class OverfitSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        given = [name for name in ("quality", "target_bpp", "target_psnr") if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise InputError(f"give at most one of quality, target_bpp and target_psnr (got {', '.join(given)})")
-        if self.quality is not None and (not _is_number(self.quality) or not 0 <= self.quality <= 100):
-            raise InputError(f"quality must be a number from 0 to 100, not {self.quality!r}")
-        for name in ("target_bpp", "target_psnr"):
-            value = getattr(self, name)
-            if value is not None and (not _is_number(value) or not math.isfinite(value) or value <= 0):
-                raise InputError(f"{name} must be a positive finite number, not {value!r}")
+        check_rate_setting(self.quality, self.target_bpp, self.target_psnr)
         if self.effort not in EFFORTS:
             raise InputError(f"effort must be one of {', '.join(EFFORTS)}, not {self.effort!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:

@@ -14,7 +14,6 @@ BD-PSNR than the DCT even with its weights free, and 4.1 dB worse with its 24 KB
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -47,7 +46,7 @@ from ..kernels.colour import (
 from ..kernels.dct import deblock, dequantise_inverse, deblock_rows, forward_blocks, inverse_rows, predict_dc, quantise
 from ..kernels.threads import map_items
 from ..metrics import psnr
-from .common import FileSize, PlainImage, Profile, Progress
+from .common import FileSize, PlainImage, Profile, Progress, check_rate_setting
 
 __all__ = [
     "PROFILE",
@@ -80,17 +79,6 @@ def quality_to_step(quality: float) -> int:
     return int(min(max(round(step * 16.0), RD_STEP_MIN), RD_STEP_MAX))
 
 
-def _is_number(value: object) -> bool:
-    """A real number, numpy scalars included; booleans are not numbers here."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _positive_number(value: object, name: str) -> float:
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:  # type: ignore[arg-type]
-        raise InputError(f"{name} must be a positive finite number, not {value!r}")
-    return float(value)  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class RdSettings:
     """Validated rd-profile settings: one of quality, target_bpp or target_psnr (default quality 75)."""
@@ -104,17 +92,7 @@ class RdSettings:
     deblock: Optional[int] = None
 
     def __post_init__(self) -> None:
-        given = [name for name in ("quality", "target_bpp", "target_psnr") if getattr(self, name) is not None]
-        if len(given) > 1:
-            raise InputError(f"give at most one of quality, target_bpp and target_psnr (got {', '.join(given)})")
-        if self.quality is not None:
-            q = self.quality
-            if not _is_number(q) or not 0 <= q <= 100:  # type: ignore[operator]
-                raise InputError(f"quality must be a number from 0 to 100, not {q!r}")
-        if self.target_bpp is not None:
-            _positive_number(self.target_bpp, "target_bpp")
-        if self.target_psnr is not None:
-            _positive_number(self.target_psnr, "target_psnr")
+        check_rate_setting(self.quality, self.target_bpp, self.target_psnr)
         if self.chroma not in CHROMA_CHOICES:
             raise InputError(f"chroma must be one of {', '.join(CHROMA_CHOICES)}, not {self.chroma!r}")
         d = self.deblock
