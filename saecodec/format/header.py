@@ -345,6 +345,11 @@ class OverfitModelInfo:
         mlp = sum(out * inp for out, inp in self.layer_shapes())
         return mlp + self.residual * 9 * self.channels**2 + 4 * sum(self.levels[1:])
 
+    def check_limits(self, image: ImageInfo, limits: Limits) -> None:
+        """Work, width and latents a pixel against ``limits`` (the reader's check and the writer's)."""
+        limits.check_overfit_model(self.macs_per_pixel(), max(self.hidden, default=0), self.latent_count(image),
+                                   image.height * image.width)
+
     def to_map(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
@@ -373,8 +378,7 @@ class OverfitModelInfo:
         upsample = _get_choice(m, "upsample", "model", OVERFIT_UPSAMPLING)
         arithmetic = _get_choice(m, "arithmetic", "model", OVERFIT_ARITHMETIC)
         model = cls(colour, tuple(levels), tuple(hidden), residual, upsample, arithmetic)
-        limits.check_overfit_model(model.macs_per_pixel(), max(model.hidden, default=0),
-                                   model.latent_count(image), image.height * image.width)
+        model.check_limits(image, limits)
         return model
 
 

@@ -24,6 +24,7 @@ from ..entropy.latentcoder import encode_latents, encode_weights
 from ..format.header import OVERFIT_VERSION, ImageInfo, OverfitModelInfo, OverfitQuantInfo
 from ..kernels import synthesis as K
 from ..profiles.common import FileSize, PlainImage, Progress
+from ..profiles.overfit import dequantise_weights, grids_in_coding_order, synthesis_shape
 
 __all__ = ["TrainingStatus", "encode_overfit", "quantise_weights"]
 
@@ -59,21 +60,23 @@ class _Parameters:
     """All trainable values in one float32 array (one Adam kernel call a step), with named views."""
 
     def __init__(self, model: OverfitModelInfo, image: ImageInfo, rng: np.random.Generator) -> None:
-        self.shape = K.SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden,
-                                      model.residual)
+        self.shape = synthesis_shape(model, image)
         self.latent_count = self.shape.latent_count
         self.grids = len(model.grid_shapes(image))
         self.tensor_sizes = model.tensor_sizes()
         total = self.latent_count + self.grids + sum(self.tensor_sizes)
         self.flat = np.zeros(total, dtype=np.float32)
-        self.latents = self.flat[: self.latent_count]
-        self.log_scales = self.flat[self.latent_count : self.latent_count + self.grids]
-        self.tensors: list[np.ndarray] = []
-        start = self.latent_count + self.grids
-        for size in self.tensor_sizes:
-            self.tensors.append(self.flat[start : start + size])
-            start += size
+        self.latents, self.log_scales, self.tensors = self.views(self.flat)
         self._initialise(model, rng)
+
+    def views(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """(latents, log scales, tensors in file order) of an array of this layout."""
+        scales_end = self.latent_count + self.grids
+        tensors, start = [], scales_end
+        for size in self.tensor_sizes:
+            tensors.append(flat[start : start + size])
+            start += size
+        return flat[: self.latent_count], flat[self.latent_count : scales_end], tensors
 
     def _initialise(self, model: OverfitModelInfo, rng: np.random.Generator) -> None:
         """Zero latents (as Cool-chic), He-initialised 1x1 layers with the output bias at grey, residual
@@ -83,15 +86,6 @@ class _Parameters:
             self.tensors[2 * k][:] = rng.standard_normal(out * inp).astype(np.float32) * math.sqrt(2.0 / inp)
         self.tensors[2 * len(shapes) - 1][:] = 0.5
         self.log_scales[:] = 0.0
-
-    def like(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """A zeroed array of the same layout: (flat, latent view, tensor views)."""
-        flat = np.zeros_like(self.flat)
-        tensors, start = [], self.latent_count + self.grids
-        for size in self.tensor_sizes:
-            tensors.append(flat[start : start + size])
-            start += size
-        return flat, flat[: self.latent_count], tensors
 
 
 def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[int], np.ndarray]:
@@ -108,48 +102,35 @@ def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[in
     return shifts, np.concatenate(values) if values else np.zeros(0, np.int32)
 
 
-def _dequantised(values: np.ndarray, shifts: list[int], sizes: list[int]) -> list[np.ndarray]:
-    out, start = [], 0
-    for size, shift in zip(sizes, shifts):
-        out.append((values[start : start + size].astype(np.float64) * 2.0**-shift).astype(np.float32))
-        start += size
-    return out
-
-
 class _Trainer:
     def __init__(self, colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, steps: int, lr: float,
                  lam: float, seed: int, file_size: FileSize) -> None:
-        from ..profiles.overfit import grids_in_coding_order  # the layout belongs to the profile
-
-        self._coding_order = grids_in_coding_order
         self.colour, self.image, self.model = colour, image, model
         self.pixels = image.height * image.width
         self.target = (colour.astype(np.float32) / np.float32(255.0))
         self.rng = np.random.default_rng(seed)
         self.params = _Parameters(model, image, self.rng)
-        self.grad, self.grad_latents, self.grad_tensors = self.params.like()
-        self.grad_log_scales = self.grad[self.params.latent_count : self.params.latent_count + self.params.grids]
+        self.grad = np.zeros_like(self.params.flat)
+        self.grad_latents, self.grad_log_scales, self.grad_tensors = self.params.views(self.grad)
         self.m = np.zeros_like(self.params.flat)
         self.v = np.zeros_like(self.params.flat)
         self.steps, self.lr, self.lam = steps, lr, lam
         self.file_size = file_size
         self.offsets = self.params.shape.offsets  # grid starts in the flat latents (for the rate proxy)
         self.noise = np.empty(self.params.latent_count, dtype=np.float32)
-        self.rounded = np.empty(self.params.latent_count, dtype=np.float32)
+        self.seen = np.empty(self.params.latent_count, dtype=np.float32)
         self.t = 0
 
     def step(self, ste: bool) -> float:
         """One Adam step on the whole image; returns the training loss."""
         p = self.params
         self.noise[:] = self.rng.random(p.latent_count, dtype=np.float32) - np.float32(0.5)
-        if ste:
-            np.rint(p.latents, out=self.rounded)
-            seen = self.rounded
+        if ste:  # the synthesis sees rounded latents (gradients pass straight through) or noisy ones
+            np.rint(p.latents, out=self.seen)
         else:
-            np.add(p.latents, self.noise, out=self.rounded)
-            seen = self.rounded
+            np.add(p.latents, self.noise, out=self.seen)
         values = self.colour.size
-        sse = K.forward_backward(p.shape, seen, p.tensors, self.target, (0, self.image.height, 0, self.image.width),
+        sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, (0, self.image.height, 0, self.image.width),
                                  self.grad_latents, self.grad_tensors, grad_scale=1.0 / values)
         bits = K.laplace_rate(p.latents, self.noise, self.offsets, p.log_scales, self.grad_latents,
                               self.grad_log_scales, self.lam / self.pixels)
@@ -163,11 +144,12 @@ class _Trainer:
         """What the encoder would write now, with weights at ``precision`` bits, and its true cost."""
         p, model, image = self.params, self.model, self.image
         shifts, ints = quantise_weights(p.tensors, precision)
-        weights = _dequantised(ints, shifts, p.tensor_sizes)
+        quant = OverfitQuantInfo(tuple(shifts))
+        weights = dequantise_weights(ints, model, quant)  # what the decoder will compute with
         q_latents = np.clip(np.rint(p.latents), -_MAX_Q, _MAX_Q).astype(np.int32)
-        grids = self._coding_order(q_latents, model.grid_shapes(image), model.levels)
+        grids = grids_in_coding_order(q_latents, model.grid_shapes(image), model.levels)
         sections = [("weights", encode_weights(ints, p.tensor_sizes)), ("latents", encode_latents(grids))]
-        plain = PlainImage(model, OverfitQuantInfo(tuple(shifts)), sections, OVERFIT_VERSION)
+        plain = PlainImage(model, quant, sections, OVERFIT_VERSION)
         out = np.empty_like(self.colour)
         K.synthesize(p.shape, q_latents.astype(np.float32), weights, out)
         diff = out.astype(np.float64) - self.colour

@@ -13,7 +13,7 @@ chooses the network and the number of steps.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -108,8 +108,7 @@ def _encode(colour: np.ndarray, image: ImageInfo, settings: OverfitSettings, fil
 
     effort = EFFORTS[settings.effort]
     model = model_for(image, effort)
-    DEFAULT_LIMITS.check_overfit_model(model.macs_per_pixel(), max(model.hidden, default=0),
-                                       model.latent_count(image), image.height * image.width)
+    model.check_limits(image, DEFAULT_LIMITS)  # never write what a default reader refuses (spec 8)
     return encode_overfit(colour, image, model, effort, settings, file_size, progress)
 
 
@@ -120,7 +119,7 @@ def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
     ``max_overfit_latents_per_pixel`` a pixel) and the synthesis work are bounded before anything is allocated.
     """
     from ..entropy.latentcoder import decode_latents, decode_weights
-    from ..kernels.synthesis import SynthesisShape, synthesize
+    from ..kernels.synthesis import synthesize
 
     model, quant, image = header.model, header.quant, header.image
     assert isinstance(model, OverfitModelInfo) and isinstance(quant, OverfitQuantInfo)
@@ -130,11 +129,17 @@ def reconstruct(header: Header, sections: dict[str, bytes]) -> np.ndarray:
         latents = flat_latents(grids, model.levels)
         del grids  # views of one int32 buffer: freed before the synthesis allocates its stripes
         out = np.empty((image.height, image.width, model.channels), dtype=np.uint8)
-        shape = SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden, model.residual)
-        synthesize(shape, latents, weights, out)
+        synthesize(synthesis_shape(model, image), latents, weights, out)
     except MemoryError:
         raise LimitExceededError(f"not enough memory to decode a {image.width}x{image.height} image") from None
     return out
+
+
+def synthesis_shape(model: OverfitModelInfo, image: ImageInfo) -> Any:
+    """The synthesis kernels' description (kernels.synthesis.SynthesisShape) of this model on this image."""
+    from ..kernels.synthesis import SynthesisShape
+
+    return SynthesisShape(image.height, image.width, model.channels, model.levels, model.hidden, model.residual)
 
 
 def coding_order(shapes: list[tuple[int, int]], levels: tuple[int, ...]) -> list[tuple[int, int]]:
