@@ -1,8 +1,9 @@
 """The overfit profile's latent and weight coder lc1 (saecodec.entropy.latentcoder, spec/lc1-latent-coder.md).
 
 Besides round trips and error handling, this file holds a second, plain-Python implementation of lc1 written
-from the spec alone (``ref_encode_latents`` and friends, the range coder from rc1 section 3 included); the
-Numba kernels must agree with it byte for byte, and both must reproduce the spec's test vectors.
+from the spec alone (``ref_encode_latents`` and friends; the range coder is rc1 section 3's, so it is
+tests/test_entropy.py's plain-Python rc1 coder); the Numba kernels must agree with it byte for byte, and both
+must reproduce the spec's test vectors.
 
 Decided behaviour on bad input: a truncated or extended stream is always a ``FormatError`` (the decoder
 consumes exactly the encoder's bytes, and a truncated one fails within a value of its end); corrupted or
@@ -21,44 +22,15 @@ from hypothesis import strategies as st
 from saecodec.entropy import MAX_MAGNITUDE, decode_latents, decode_weights, encode_latents, encode_weights
 from saecodec.entropy.bench import smooth_field
 from saecodec.errors import FormatError, InputError
+from tests.test_entropy import _RefDecoder as Rc1RefDecoder
+from tests.test_entropy import _RefEncoder as Rc1RefEncoder
 
 # ------------------------------------------------------------------------ reference implementation (spec)
 
 
-class _RefEncoder:
-    """rc1 section 3.1. A context of None is a fixed bin."""
-
-    def __init__(self) -> None:
-        self.low, self.range, self.cache, self.cache_size = 0, 0xFFFFFFFF, 0, 1
-        self.out = bytearray()
-        self.probs: dict[tuple, int] = {}
-
-    def _shift_low(self) -> None:
-        if self.low < 0xFF000000 or self.low >= 2**32:
-            carry = self.low >> 32
-            self.out.append((self.cache + carry) & 0xFF)
-            for _ in range(self.cache_size - 1):
-                self.out.append((0xFF + carry) & 0xFF)
-            self.cache = (self.low >> 24) & 0xFF
-            self.cache_size = 0
-        self.cache_size += 1
-        self.low = (self.low & 0x00FFFFFF) << 8
-
-    def bin(self, ctx, bit: int) -> None:
-        prob = 1024 if ctx is None else self.probs.get(ctx, 1024)
-        bound = (self.range >> 11) * prob
-        if bit == 0:
-            self.range = bound
-            prob += (2048 - prob) >> 5
-        else:
-            self.low += bound
-            self.range -= bound
-            prob -= prob >> 5
-        if ctx is not None:
-            self.probs[ctx] = prob
-        if self.range < 2**24:
-            self.range <<= 8
-            self._shift_low()
+class _RefEncoder(Rc1RefEncoder):
+    """rc1 section 3.1 (the rc1 reference, tests/test_entropy.py: lc1 uses that coder exactly), plus lc1's
+    binarisation of one value. A context of None is a fixed bin."""
 
     def value(self, v: int, zero, sign, prefix, suffix) -> None:
         """lc1 section 3.2; prefix(j) and suffix(n, t) name the variables."""
@@ -73,43 +45,9 @@ class _RefEncoder:
         for t in range(n):
             self.bin(suffix(n, t) if t < 2 else None, (m >> (n - 1 - t)) & 1)
 
-    def finish(self) -> bytes:
-        for _ in range(5):
-            self._shift_low()
-        return bytes(self.out)
 
-
-class _RefDecoder:
+class _RefDecoder(Rc1RefDecoder):
     """rc1 section 3.2, rejecting as soon as pos > len(d) after a value (lc1 section 3.1)."""
-
-    def __init__(self, data: bytes) -> None:
-        if len(data) < 5 or data[0] != 0:
-            raise FormatError("bad start")
-        self.data, self.pos, self.range = data, 5, 0xFFFFFFFF
-        self.code = int.from_bytes(data[1:5], "big")
-        if self.code == 0xFFFFFFFF:
-            raise FormatError("bad initial code")
-        self.probs: dict[tuple, int] = {}
-
-    def bin(self, ctx) -> int:
-        prob = 1024 if ctx is None else self.probs.get(ctx, 1024)
-        bound = (self.range >> 11) * prob
-        if self.code < bound:
-            bit, self.range = 0, bound
-            prob += (2048 - prob) >> 5
-        else:
-            bit = 1
-            self.code -= bound
-            self.range -= bound
-            prob -= prob >> 5
-        if ctx is not None:
-            self.probs[ctx] = prob
-        if self.range < 2**24:
-            self.range <<= 8
-            byte = self.data[self.pos] if self.pos < len(self.data) else 0
-            self.pos += 1
-            self.code = (self.code << 8) | byte
-        return bit
 
     def value(self, zero, sign, prefix, suffix) -> int:
         if self.bin(zero) == 0:
@@ -126,14 +64,6 @@ class _RefDecoder:
         if self.pos > len(self.data):
             raise FormatError("truncated")
         return v
-
-    def finish(self) -> None:
-        if self.pos > len(self.data):
-            raise FormatError("truncated")
-        if self.pos < len(self.data):
-            raise FormatError("trailing bytes")
-        if self.code != 0:
-            raise FormatError("final code")
 
 
 def _sgn(v: int) -> int:
