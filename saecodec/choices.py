@@ -24,6 +24,22 @@ PROFILE_OPTIONS = {
     "overfit": ("quality", "target_bpp", "target_psnr", "effort", "seed"),
 }
 EFFORTS = ("fast", "default", "best")  # saecodec.profiles.overfit.EFFORTS
+CHROMA_CHOICES = ("auto", "444", "420")  # saecodec.profiles.rd.CHROMA_CHOICES
+DEFAULT_QUALITY = 75  # saecodec.profiles.rd.DEFAULT_QUALITY
+PASSWORD_ENV = "SAEC_PASSWORD"  # saecodec.keyring.PASSWORD_ENV
+KEY_FILE_ENV = "SAEC_KEY_FILE"  # saecodec.keyring.KEY_FILE_ENV
+KEYRING_ENV = "SAEC_KEYRING"  # saecodec.keyring.KEYRING_ENV
+
+#: the path that means standard input (as an input) or standard output (as -o)
+STDIO = "-"
+
+# Decoded images are written losslessly: re-compressing them lossily would measure two codecs at once.
+OUTPUT_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "png": ("PNG", ".png", {}),
+    "tiff": ("TIFF", ".tiff", {}),
+    "bmp": ("BMP", ".bmp", {}),
+    "webp": ("WEBP", ".webp", {"lossless": True}),
+}
 
 
 def implied_profile(given: Iterable[str], table: Mapping[str, Sequence[str]], default: str) -> str:
@@ -43,19 +59,3 @@ def implied_profile(given: Iterable[str], table: Mapping[str, Sequence[str]], de
     if not foreign or not owners[foreign[0]]:
         return default
     return owners[foreign[0]][0]
-CHROMA_CHOICES = ("auto", "444", "420")  # saecodec.profiles.rd.CHROMA_CHOICES
-DEFAULT_QUALITY = 75  # saecodec.profiles.rd.DEFAULT_QUALITY
-PASSWORD_ENV = "SAEC_PASSWORD"  # saecodec.keyring.PASSWORD_ENV
-KEY_FILE_ENV = "SAEC_KEY_FILE"  # saecodec.keyring.KEY_FILE_ENV
-KEYRING_ENV = "SAEC_KEYRING"  # saecodec.keyring.KEYRING_ENV
-
-#: the path that means standard input (as an input) or standard output (as -o)
-STDIO = "-"
-
-# Decoded images are written losslessly: re-compressing them lossily would measure two codecs at once.
-OUTPUT_FORMATS: dict[str, tuple[str, str, dict[str, Any]]] = {
-    "png": ("PNG", ".png", {}),
-    "tiff": ("TIFF", ".tiff", {}),
-    "bmp": ("BMP", ".bmp", {}),
-    "webp": ("WEBP", ".webp", {"lossless": True}),
-}

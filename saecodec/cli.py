@@ -99,8 +99,8 @@ import warnings
 from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 from . import __version__
-from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, EFFORTS, PROFILE_OPTIONS, implied_profile, KEY_FILE_ENV, KEYRING_ENV,
-                      OUTPUT_FORMATS, PASSWORD_ENV, PROFILES, STDIO)
+from .choices import (CHROMA_CHOICES, CIPHERS, DEFAULT_PROFILE, DEFAULT_QUALITY, EFFORTS, KEY_FILE_ENV, KEYRING_ENV,
+                      OUTPUT_FORMATS, PASSWORD_ENV, PROFILE_OPTIONS, PROFILES, STDIO, implied_profile)
 from .errors import SaecError
 from .files import (KIND_AUTH, KIND_EXISTS, KIND_INTERNAL, KIND_INVALID, KIND_IO, KIND_KEY, FileAccessError,
                     check_replaceable, clean_message, failure_kind, image_stream, open_input, write_atomic)
@@ -576,21 +576,15 @@ def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
     from .format.header import ModelInfo, OverfitModelInfo, RdModelInfo, RdQuantInfo
 
     header = result.header
+    rate = (f"target {args.target_bpp:g} bpp" if args.target_bpp is not None else  # rd and overfit
+            f"target {args.target_psnr:g} dB" if args.target_psnr is not None else
+            f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}")
     if result.profile == "rd":
         assert isinstance(header.quant, RdQuantInfo) and isinstance(header.model, RdModelInfo)
-        setting = f"step {header.quant.step(0):g}, chroma {header.model.chroma}"
-        if args.target_bpp is not None:
-            setting = f"target {args.target_bpp:g} bpp, " + setting
-        elif args.target_psnr is not None:
-            setting = f"target {args.target_psnr:g} dB, " + setting
-        else:
-            setting = f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}, " + setting
+        setting = f"{rate}, step {header.quant.step(0):g}, chroma {header.model.chroma}"
     elif result.profile == "overfit":
         assert isinstance(header.model, OverfitModelInfo)
-        target = (f"target {args.target_bpp:g} bpp" if args.target_bpp is not None else
-                  f"target {args.target_psnr:g} dB" if args.target_psnr is not None else
-                  f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}")
-        setting = f"{target}, effort {args.effort or 'default'}, {header.model.macs_per_pixel()} multiply-adds a pixel"
+        setting = f"{rate}, effort {args.effort or 'default'}, {header.model.macs_per_pixel()} multiply-adds a pixel"
     else:
         assert isinstance(header.model, ModelInfo)
         setting = f"level {header.model.level}"
