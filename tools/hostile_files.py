@@ -34,7 +34,8 @@ from saecodec.crypto.mac import compute_tag  # noqa: E402
 from saecodec.crypto.subkeys import derive_file_keys  # noqa: E402
 from saecodec.entropy import encode_grid, encode_latents, encode_weights  # noqa: E402
 from saecodec.format.container import assemble, read_envelope  # noqa: E402
-from saecodec.format.header import KdfParams  # noqa: E402
+from saecodec.format.header import ImageInfo, KdfParams, OverfitModelInfo  # noqa: E402
+from saecodec.profiles.overfit import coding_order  # noqa: E402
 from mdtables import table  # noqa: E402
 
 KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -121,18 +122,13 @@ OVERFIT_COLOUR = {"L": "grey", "LA": "grey", "RGB": "rgb", "RGBA": "rgb"}
 
 def overfit_tensor_sizes(mode: str, levels, hidden, residual: int) -> list[int]:
     """Values of each stored tensor in file order (spec 11.1): A_k, b_k per 1x1 layer, then F_r, e_r."""
-    c = 3 if OVERFIT_COLOUR[mode] == "rgb" else 1
-    widths = [sum(levels), *hidden, c]
-    sizes = []
-    for k in range(len(widths) - 1):
-        sizes += [widths[k + 1] * widths[k], widths[k + 1]]
-    return sizes + [c * c * 9, c] * residual
+    return OverfitModelInfo(OVERFIT_COLOUR[mode], tuple(levels), tuple(hidden), residual).tensor_sizes()
 
 
 def overfit_grid_shapes(height: int, width: int, levels) -> list[tuple[int, int]]:
     """The latent grids' shapes in coding order (spec 11.2): coarsest level first, a level's channels in order."""
-    return [(-(-height // 2**level), -(-width // 2**level))
-            for level in reversed(range(len(levels))) for _ in range(levels[level])]
+    model = OverfitModelInfo("grey", tuple(levels), (), 0)
+    return coding_order(model.grid_shapes(ImageInfo(height, width, "L")), model.levels)
 
 
 def overfit_file(height: int, width: int, mode: str = "L", levels=(1,), hidden=(), residual: int = 0, *,
