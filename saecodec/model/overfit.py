@@ -124,7 +124,8 @@ class _Trainer:
     def step(self, ste: bool) -> float:
         """One Adam step on the whole image; returns the training loss."""
         p = self.params
-        self.noise[:] = self.rng.random(p.latent_count, dtype=np.float32) - np.float32(0.5)
+        self.rng.random(dtype=np.float32, out=self.noise)  # in place: no 4 bytes a latent allocated a step
+        self.noise -= np.float32(0.5)
         if ste:  # the synthesis sees rounded latents (gradients pass straight through) or noisy ones
             np.rint(p.latents, out=self.seen)
         else:

@@ -145,7 +145,7 @@ def synthesis_shape(model: OverfitModelInfo, image: ImageInfo) -> Any:
 def coding_order(shapes: list[tuple[int, int]], levels: tuple[int, ...]) -> list[tuple[int, int]]:
     """Grids as lc1 codes them: coarsest level first (so a grid's parent is decoded before it), the channels
     of a level in order."""
-    return [shape for index in _coding_indices(levels) for shape in [shapes[index]]]
+    return [shapes[index] for index in _coding_indices(levels)]
 
 
 def _coding_indices(levels: tuple[int, ...]) -> list[int]:
