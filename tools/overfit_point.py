@@ -1,0 +1,73 @@
+"""One rate point of the overfit profile against the rd profile at the same whole-file rate.
+
+    python tools/overfit_point.py ../shared/images/kodak-dev/kodim23.png --effort best --quality 50
+    python tools/overfit_point.py IMAGE --quality 65 --levels 1,2,1,1,1,1,1 --hidden 24,24 --residual 2 --steps 2000
+
+With only --effort, the file is what ``saecodec.encode(..., profile="overfit")`` writes (every byte counted,
+PSNR of what ``decode`` returns, encode and decode timed). A decoder shape or step count other than an
+effort's (--levels, --hidden, --residual, --steps) is a trial: it runs the same trainer and container with
+that shape, which the effort table does not offer. Either way the rd profile is then encoded with
+``target_bpp`` equal to the overfit file's rate, and both are printed with their difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import saecodec  # noqa: E402
+from saecodec.profiles import overfit  # noqa: E402
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--effort", choices=tuple(overfit.EFFORTS), default="default")
+    parser.add_argument("--quality", type=float, default=overfit.DEFAULT_QUALITY)
+    parser.add_argument("--levels", type=_ints, help="trial: latent channels per level, e.g. 1,2,1,1,1,1,1")
+    parser.add_argument("--hidden", type=_ints, help="trial: hidden 1x1 widths, e.g. 32,32")
+    parser.add_argument("--residual", type=int, help="trial: residual 3x3 layers")
+    parser.add_argument("--steps", type=int, help="trial: training steps")
+    args = parser.parse_args(argv)
+    with Image.open(args.image) as opened:
+        pixels = np.asarray(opened.convert("RGB"))
+    key = saecodec.generate_key()
+    base = overfit.EFFORTS[args.effort]
+    trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps")
+             if getattr(args, name) is not None}
+    effort = replace(base, **trial)
+    saved = overfit.EFFORTS[args.effort]
+    overfit.EFFORTS[args.effort] = effort  # a trial shape goes through the same encoder and container
+    try:
+        start = time.perf_counter()
+        result = saecodec.encode_with_stats(pixels, key, profile="overfit", effort=args.effort, quality=args.quality)
+        encode_s = time.perf_counter() - start
+    finally:
+        overfit.EFFORTS[args.effort] = saved
+    start = time.perf_counter()
+    saecodec.decode(result.data, key)
+    decode_s = time.perf_counter() - start
+    header = saecodec.inspect(result.data)
+    rd = saecodec.encode_with_stats(pixels, key, profile="rd", target_bpp=result.bpp)
+    shape = f"levels {list(header.model.levels)}, hidden {list(header.model.hidden)}, residual {header.model.residual}"
+    print(f"{args.image.name} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
+          f"quality {args.quality:g}, {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
+          f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
+          f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
