@@ -3,6 +3,8 @@
 Loss ``MSE + lambda * bpp`` (MSE of RGB in [0, 1]; bpp from a factorised Laplace proxy of the latents' code
 length), Adam, uniform noise on the latents for most of the schedule and straight-through rounding at the end
 (the rate stays on the noisy latents, or nothing would pull a latent at 0 back), cosine learning-rate decay.
+A warm-up first trains the coarse levels and the network on the image at half resolution, where a step costs a
+quarter: the coarse structure that smooth images need takes thousands of steps to settle, and gets them there.
 At checkpoints the encoder measures the TRUE cost of what it would write: latents rounded, weights quantised,
 both streams coded by lc1, every byte of the file counted by the container's ``file_size``, PSNR of the
 decoder's own pixels; it keeps the best. A target rate or PSNR steers lambda at those checkpoints.
@@ -26,11 +28,12 @@ from ..kernels import synthesis as K
 from ..profiles.common import FileSize, PlainImage, Progress
 from ..profiles.overfit import dequantise_weights, grids_in_coding_order, synthesis_shape
 
-__all__ = ["TrainingStatus", "encode_overfit", "quantise_weights"]
+__all__ = ["TrainingStatus", "can_warm_up", "encode_overfit", "half_image", "quantise_weights", "warm_up"]
 
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
-_STE_FRACTION = 0.2  # last part of the schedule trains with rounded latents (straight-through)
+_STE_FRACTION = 0.1  # last part of the schedule trains with rounded latents (straight-through)
+_WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
 _PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
@@ -104,7 +107,7 @@ def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[in
 
 class _Trainer:
     def __init__(self, colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, steps: int, lr: float,
-                 lam: float, seed: int, file_size: FileSize) -> None:
+                 lam: float, seed: int, file_size: FileSize | None, decay: bool = True) -> None:
         self.colour, self.image, self.model = colour, image, model
         self.pixels = image.height * image.width
         self.target = (colour.astype(np.float32) / np.float32(255.0))
@@ -115,6 +118,7 @@ class _Trainer:
         self.m = np.zeros_like(self.params.flat)
         self.v = np.zeros_like(self.params.flat)
         self.steps, self.lr, self.lam = steps, lr, lam
+        self.decay = decay  # cosine decay of the learning rate over the steps, else constant
         self.file_size = file_size
         self.offsets = self.params.shape.offsets  # grid starts in the flat latents (for the rate proxy)
         self.noise = np.empty(self.params.latent_count, dtype=np.float32)
@@ -137,7 +141,9 @@ class _Trainer:
                               self.grad_log_scales, self.lam / self.pixels)
         self.t += 1
         fraction = self.t / self.steps
-        lr = self.lr * (_FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0))))
+        lr = self.lr
+        if self.decay:
+            lr *= _FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
         K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
         return sse / values + self.lam * bits / self.pixels
 
@@ -169,15 +175,66 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
     trainer = _Trainer(colour, image, model, effort.steps, effort.learning_rate, settings.lam, settings.seed,
                        file_size)
     status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
+    warm_up_steps = effort.warm_up_steps if can_warm_up(model, image) else 0
+    # progress counts a warm-up step as the quarter of a step it costs
+    share = 0.25 * warm_up_steps / (0.25 * warm_up_steps + effort.steps)
     try:
-        best = _train(trainer, settings, effort.steps, progress, status)
+        if warm_up_steps:
+            warm_up(trainer, warm_up_steps, effort.learning_rate, settings.seed,
+                    None if progress is None else lambda done: progress(0.95 * share * done))
+        best = _train(trainer, settings, effort.steps,
+                      None if progress is None else lambda done: progress(0.95 * (share + (1.0 - share) * done)),
+                      status)
     finally:
         K.release_buffers()  # the training kernels keep tens of MB of work buffers between steps
     assert best is not None
     return best.plain
 
 
-def _train(trainer: _Trainer, settings: Any, steps: int, progress: Progress,
+def can_warm_up(model: OverfitModelInfo, image: ImageInfo) -> bool:
+    """Whether a half-resolution warm-up applies: two levels or more, and an image not too small to halve."""
+    return len(model.levels) > 1 and min(image.height, image.width) >= 16
+
+
+def half_image(colour: np.ndarray) -> np.ndarray:
+    """The (H, W, C) uint8 image at half resolution: 2x2 means rounded, an odd side's last row or column
+    repeated, so the result is ceil(H/2) x ceil(W/2), the shape of the full model's level-1 grids."""
+    h, w = colour.shape[:2]
+    padded = np.pad(colour.astype(np.float32), ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    half = 0.25 * (padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2])
+    return np.clip(np.rint(half), 0, 255).astype(np.uint8)
+
+
+def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int,
+            progress: Callable[[float], None] | None = None) -> None:
+    """Train the coarse levels and the network on the half-resolution image, then hand them to `trainer`.
+
+    Level l of the half image's model is level l + 1 of the full one (the same grid shapes); the first layer
+    gains the full-resolution input's columns, kept as initialised: those latents start at zero, so the full
+    model starts from the half model's picture, up-sampled. Bits are priced per full-resolution pixel, times
+    _WARM_UP_LAMBDA: at the full price, textured images filled the coarse grids with detail that level 0 later
+    had to carry again. Constant learning rate (the full-resolution schedule does the decay)."""
+    model, image = trainer.model, trainer.image
+    small = half_image(trainer.colour)
+    small_image = ImageInfo(small.shape[0], small.shape[1], image.mode)
+    small_model = OverfitModelInfo(model.colour, model.levels[1:], model.hidden, model.residual)
+    lam = _WARM_UP_LAMBDA * trainer.lam * small_image.height * small_image.width / trainer.pixels
+    warm = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1, None, decay=False)
+    for step in range(1, steps + 1):
+        warm.step(ste=False)
+        if progress is not None:
+            progress(step / steps)
+    full, part = trainer.params, warm.params
+    fine = model.levels[0]
+    full.latents[fine * image.height * image.width:] = part.latents
+    full.log_scales[fine:] = part.log_scales
+    out, inputs = model.layer_shapes()[0]
+    full.tensors[0].reshape(out, inputs)[:, fine:] = part.tensors[0].reshape(out, inputs - fine)
+    for mine, theirs in zip(full.tensors[1:], part.tensors[1:]):
+        mine[:] = theirs
+
+
+def _train(trainer: _Trainer, settings: Any, steps: int, progress: Callable[[float], None] | None,
            status: Callable[[TrainingStatus], None] | None) -> _Candidate:
     ste_start = int(steps * (1.0 - _STE_FRACTION))
     every = max(1, steps // _CHECKPOINTS)
@@ -195,7 +252,7 @@ def _train(trainer: _Trainer, settings: Any, steps: int, progress: Progress,
                 status(TrainingStatus(step, steps, loss, candidate.bpp, _psnr(candidate.mse),
                                       elapsed / step * (steps - step)))
         if progress is not None:
-            progress(0.95 * step / steps)
+            progress(step / steps)
     for precision in _PRECISIONS:
         best = _better(best, trainer.candidate(precision), settings, trainer.lam)
     assert best is not None

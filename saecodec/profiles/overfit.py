@@ -36,16 +36,17 @@ class Effort:
     levels: tuple[int, ...]  # latent channels per level, full resolution first
     hidden: tuple[int, ...]  # hidden 1x1 layer widths
     residual: int  # 3x3 residual layers
-    steps: int  # training steps (whole image)
+    steps: int  # training steps on the whole image
     learning_rate: float
+    warm_up_steps: int = 0  # steps on the half-resolution image first (a quarter of the cost each)
 
 
 #: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
 #: to speak of. Steps are fixed counts, so the same input, key and seed give the same file on one machine.
 EFFORTS: dict[str, Effort] = {
-    "fast": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 400, 0.02),
-    "default": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 2, 2000, 0.02),
-    "best": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 2, 8000, 0.02),
+    "fast": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 300, 0.02, 400),
+    "default": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 2, 1500, 0.02, 2000),
+    "best": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 2, 6000, 0.02, 8000),
 }
 
 

@@ -1,0 +1,100 @@
+"""The overfit profile's trainer (saecodec.model.overfit): the half-resolution warm-up and progress reports.
+
+What the trainer buys in quality is measured by tools (tools/overfit_point.py, tools/bench_rd.py), not here;
+these tests check that its parts do what they say on tiny images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import saecodec
+from saecodec.format.header import ImageInfo
+from saecodec.kernels.synthesis import synthesize_float
+from saecodec.model import overfit as trainer_module
+from saecodec.profiles.overfit import EFFORTS, model_for
+from tests.conftest import synthetic_image
+
+KEY = saecodec.SecretKey(bytes(range(32)))
+
+
+@pytest.mark.parametrize("height, width", [(8, 10), (7, 9), (1, 5), (16, 3)])
+def test_half_image_is_the_rounded_2x2_means_with_odd_sides_repeated(height: int, width: int) -> None:
+    rng = np.random.default_rng(height * 31 + width)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    half = trainer_module.half_image(image)
+    assert half.shape == (-(-height // 2), -(-width // 2), 3) and half.dtype == np.uint8
+    for y in range(half.shape[0]):
+        for x in range(half.shape[1]):
+            ys = [min(2 * y, height - 1), min(2 * y + 1, height - 1)]
+            xs = [min(2 * x, width - 1), min(2 * x + 1, width - 1)]
+            block = image[np.ix_(ys, xs)].astype(np.float64)
+            assert np.array_equal(half[y, x], np.rint(block.mean(axis=(0, 1))).astype(np.uint8))
+
+
+def _trainer(image: np.ndarray, seed: int = 0) -> trainer_module._Trainer:
+    info = ImageInfo(image.shape[0], image.shape[1], "RGB")
+    model = model_for(info, EFFORTS["fast"])
+    return trainer_module._Trainer(image, info, model, 100, 0.02, 1e-4, seed, None)
+
+
+def _mse(trainer: trainer_module._Trainer) -> float:
+    p = trainer.params
+    out = synthesize_float(p.shape, np.rint(p.latents).astype(np.float32), p.tensors)
+    return float(np.mean((out - trainer.target) ** 2))
+
+
+def test_warm_up_hands_the_coarse_levels_and_network_to_the_full_model() -> None:
+    """After a warm-up on the half image the full model draws a picture of the image (its error falls far
+    below a fresh model's), its level-0 latents are still zero, and only level 0's column of the first layer
+    kept its initial values."""
+    image = synthetic_image(48, 64, 3, seed=3)
+    fresh = _trainer(image)
+    warmed = _trainer(image)
+    before = [t.copy() for t in warmed.params.tensors]
+    assert trainer_module.can_warm_up(warmed.model, warmed.image)
+    trainer_module.warm_up(warmed, 150, 0.02, seed=0)
+    fine = warmed.model.levels[0] * 48 * 64
+    assert not np.any(warmed.params.latents[:fine])
+    assert np.any(warmed.params.latents[fine:])
+    out, inputs = warmed.model.layer_shapes()[0]
+    first, first_before = warmed.params.tensors[0].reshape(out, inputs), before[0].reshape(out, inputs)
+    assert np.array_equal(first[:, 0], first_before[:, 0])
+    assert not np.array_equal(first[:, 1:], first_before[:, 1:])
+    assert _mse(warmed) < 0.5 * _mse(fresh)
+
+
+def test_no_warm_up_for_one_level_or_a_tiny_image() -> None:
+    info = ImageInfo(12, 40, "RGB")
+    assert not trainer_module.can_warm_up(model_for(info, EFFORTS["fast"]), info)
+    info = ImageInfo(16, 16, "RGB")
+    model = model_for(info, EFFORTS["fast"])
+    assert len(model.levels) > 1 and trainer_module.can_warm_up(model, info)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.fractions: list[float] = []
+        self.statuses: list[trainer_module.TrainingStatus] = []
+
+    def __call__(self, fraction: float) -> None:
+        self.fractions.append(fraction)
+
+    def training_status(self, status: trainer_module.TrainingStatus) -> None:
+        self.statuses.append(status)
+
+
+def test_progress_covers_the_warm_up_and_the_training_in_order() -> None:
+    recorder = _Recorder()
+    saecodec.encode(synthetic_image(32, 40, 3, seed=5), KEY, effort="fast", quality=50, progress=recorder)
+    fast = EFFORTS["fast"]
+    fractions = np.array(recorder.fractions)
+    assert len(fractions) >= fast.steps + fast.warm_up_steps
+    assert np.all(np.diff(fractions) >= 0) and 0 <= fractions[0] and fractions[-1] <= 1.0
+    share = 0.25 * fast.warm_up_steps / (0.25 * fast.warm_up_steps + fast.steps)
+    assert fractions[fast.warm_up_steps - 1] == pytest.approx(0.95 * share)  # the warm-up's last step
+    steps = [s.step for s in recorder.statuses]
+    assert steps == sorted(steps) and len(steps) >= 1
+    assert all(s.steps == fast.steps and 0 < s.step < fast.steps and s.seconds_left >= 0 for s in recorder.statuses)
+
