@@ -2,11 +2,13 @@
 
     python tools/overfit_point.py ../shared/images/kodak-dev/kodim23.png --effort best --quality 50
     python tools/overfit_point.py IMAGE --quality 65 --levels 1,2,1,1,1,1,1 --hidden 24,24 --residual 2 --steps 2000
+    python tools/overfit_point.py IMAGE --quality 60 --crop 256x384 --warm-up-steps 0 --steps 2000
 
 With only --effort, the file is what ``saecodec.encode(..., profile="overfit")`` writes (every byte counted,
 PSNR of what ``decode`` returns, encode and decode timed). A decoder shape or step count other than an
-effort's (--levels, --hidden, --residual, --steps) is a trial: it runs the same trainer and container with
-that shape, which the effort table does not offer. Either way the rd profile is then encoded with
+effort's (--levels, --hidden, --residual, --steps, --warm-up-steps) is a trial: it runs the same trainer and
+container with that shape, which the effort table does not offer. --crop HxW takes the centre of the image
+(trials on a quarter of a photograph run four times faster). Either way the rd profile is then encoded with
 ``target_bpp`` equal to the overfit file's rate, and both are printed with their difference.
 """
 
@@ -39,13 +41,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--levels", type=_ints, help="trial: latent channels per level, e.g. 1,2,1,1,1,1,1")
     parser.add_argument("--hidden", type=_ints, help="trial: hidden 1x1 widths, e.g. 32,32")
     parser.add_argument("--residual", type=int, help="trial: residual 3x3 layers")
-    parser.add_argument("--steps", type=int, help="trial: training steps")
+    parser.add_argument("--steps", type=int, help="trial: training steps on the whole image")
+    parser.add_argument("--warm-up-steps", type=int, help="trial: warm-up steps on the half-resolution image")
+    parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
     args = parser.parse_args(argv)
     with Image.open(args.image) as opened:
         pixels = np.asarray(opened.convert("RGB"))
+    if args.crop:
+        ch, cw = (int(v) for v in args.crop.lower().split("x"))
+        y0, x0 = max(0, (pixels.shape[0] - ch) // 2), max(0, (pixels.shape[1] - cw) // 2)
+        pixels = np.ascontiguousarray(pixels[y0:y0 + ch, x0:x0 + cw])
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
-    trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps")
+    trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps")
              if getattr(args, name) is not None}
     effort = replace(base, **trial)
     saved = overfit.EFFORTS[args.effort]
@@ -62,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     header = saecodec.inspect(result.data)
     rd = saecodec.encode_with_stats(pixels, key, profile="rd", target_bpp=result.bpp)
     shape = f"levels {list(header.model.levels)}, hidden {list(header.model.hidden)}, residual {header.model.residual}"
-    print(f"{args.image.name} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
-          f"quality {args.quality:g}, {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
+    size = f" {pixels.shape[0]}x{pixels.shape[1]} crop," if args.crop else ""
+    print(f"{args.image.name}{size} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
+          f"quality {args.quality:g}, {effort.warm_up_steps} warm-up + {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)
     return 0
