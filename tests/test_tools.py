@@ -106,3 +106,15 @@ def test_bd_pair_compares_two_codecs_directly(tmp_path, capsys):
     assert bd_pair.main([str(points), "--test", "new", "--ref", "ref", "--range", "0.5", "2"]) == 0
     out = capsys.readouterr().out
     assert "| **mean (2/2 images)** |" in out and "+1.00 dB" in out
+
+
+def test_overfit_point_prints_a_trial_against_the_rd_profile(tmp_path, capsys):
+    """A trial (a crop, fewer steps) runs the real encoder and container and prints both profiles' points."""
+    import overfit_point
+
+    Image.fromarray(synthetic_image(40, 56, 3, seed=8)).save(tmp_path / "photo.png")
+    assert overfit_point.main([str(tmp_path / "photo.png"), "--effort", "fast", "--quality", "50", "--crop", "32x48",
+                               "--steps", "20", "--warm-up-steps", "12"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("photo.png 32x48 crop, effort fast (trial: ")
+    assert "12 warm-up + 20 steps" in out and " | rd " in out and out.rstrip().endswith("dB)")
