@@ -349,12 +349,18 @@ def _maps(pid: int) -> str:
         return ""
 
 
+def _interruptible() -> None:
+    """In the child: SIGINT's default action, as at a terminal. A test run started in the background by a
+    shell without job control inherits SIGINT ignored, and a program started so rightly keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
 def test_sigint_while_importing_numpy_exits_130_quietly(tmp_path: Path, png: Path, key: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     out = tmp_path / "o.saec"
     proc = subprocess.Popen([sys.executable, "-m", "saecodec", "encode", str(png), "-o", str(out), "-k", str(key)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, preexec_fn=_interruptible)
     # numpy's extension is mapped only inside main(): the heavy imports are under its handler
     _wait_until(lambda: "_multiarray_umath" in _maps(proc.pid) or proc.poll() is not None)
     proc.send_signal(signal.SIGINT)
@@ -369,7 +375,7 @@ def test_sigint_while_waiting_on_a_fifo_exits_130_quietly(tmp_path: Path) -> Non
     os.mkfifo(fifo)
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "saecodec", "info", str(fifo)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
+                            stderr=subprocess.PIPE, env=env, preexec_fn=_interruptible)
     holder: list[int] = []
 
     def reader_is_waiting() -> bool:  # a non-blocking writer can open the FIFO once a reader has it open
