@@ -97,4 +97,3 @@ def test_progress_covers_the_warm_up_and_the_training_in_order() -> None:
     steps = [s.step for s in recorder.statuses]
     assert steps == sorted(steps) and len(steps) >= 1
     assert all(s.steps == fast.steps and 0 < s.step < fast.steps and s.seconds_left >= 0 for s in recorder.statuses)
-

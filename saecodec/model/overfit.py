@@ -25,6 +25,7 @@ import numpy as np
 from ..entropy.latentcoder import encode_latents, encode_weights
 from ..format.header import OVERFIT_VERSION, ImageInfo, OverfitModelInfo, OverfitQuantInfo
 from ..kernels import synthesis as K
+from ..kernels.colour import downsample2
 from ..profiles.common import FileSize, PlainImage, Progress
 from ..profiles.overfit import dequantise_weights, grids_in_coding_order, synthesis_shape
 
@@ -199,9 +200,7 @@ def can_warm_up(model: OverfitModelInfo, image: ImageInfo) -> bool:
 def half_image(colour: np.ndarray) -> np.ndarray:
     """The (H, W, C) uint8 image at half resolution: 2x2 means rounded, an odd side's last row or column
     repeated, so the result is ceil(H/2) x ceil(W/2), the shape of the full model's level-1 grids."""
-    h, w = colour.shape[:2]
-    padded = np.pad(colour.astype(np.float32), ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    half = 0.25 * (padded[0::2, 0::2] + padded[1::2, 0::2] + padded[0::2, 1::2] + padded[1::2, 1::2])
+    half = np.stack([downsample2(colour[:, :, c].astype(np.float32)) for c in range(colour.shape[2])], axis=-1)
     return np.clip(np.rint(half), 0, 255).astype(np.uint8)
 
 
