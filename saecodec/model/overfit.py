@@ -84,7 +84,9 @@ class _Parameters:
 
     def _initialise(self, model: OverfitModelInfo, rng: np.random.Generator) -> None:
         """Zero latents (as Cool-chic), He-initialised 1x1 layers with the output bias at grey, residual
-        layers at zero (so they start as the identity)."""
+        layers at zero (so they start as the identity). A residual layer other than the last thus feeds zero
+        into its ReLU, which passes no gradient there: it never trains, which is why the efforts use one
+        (a live start lost, docs/overfit/stage4.md)."""
         shapes = model.layer_shapes()
         for k, (out, inp) in enumerate(shapes):
             self.tensors[2 * k][:] = rng.standard_normal(out * inp).astype(np.float32) * math.sqrt(2.0 / inp)
