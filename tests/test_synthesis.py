@@ -419,6 +419,40 @@ def test_laplace_rate():
     assert bits32 == pytest.approx(want32, rel=1e-9)
 
 
+def _softround_reference(x: np.ndarray, t: float) -> np.ndarray:
+    """softround as C3 and Cool-chic define it, in float64."""
+    f = np.floor(x)
+    return f + 0.5 + 0.5 * np.tanh((x - f - 0.5) / t) / np.tanh(0.5 / t)
+
+
+def test_soft_round_noisy():
+    """seen = softround(softround(y, t) + u, t) against a float64 reference; the slope against a central
+    difference; rounding as t -> 0 and the identity (plus noise) as t grows."""
+    rng = np.random.default_rng(71)
+    lat = rng.normal(0, 3.0, 5000).astype(np.float32)
+    noise = (rng.random(lat.size, dtype=np.float32) - np.float32(0.5))
+    seen, slope = np.empty_like(lat), np.empty_like(lat)
+    for t in (0.05, 0.3, 0.5):
+        S.soft_round_noisy(lat, noise, t, seen, slope)
+        want = _softround_reference(_softround_reference(lat.astype(np.float64), t) + noise, t)
+        assert np.allclose(seen, want, rtol=0, atol=2e-6)
+        h = 1e-4
+        y = lat.astype(np.float64)
+        num = (_softround_reference(_softround_reference(y + h, t) + noise, t)
+               - _softround_reference(_softround_reference(y - h, t) + noise, t)) / (2 * h)
+        assert np.allclose(slope, num, rtol=1e-3, atol=1e-3 / t)
+        assert np.all(slope >= 0)
+    away = np.abs(lat - np.floor(lat) - 0.5) > 0.05  # not at a rounding boundary
+    S.soft_round_noisy(lat, np.zeros_like(lat), 0.005, seen, slope)
+    assert np.array_equal(seen[away], np.rint(lat[away])) and np.all(slope[away] < 1e-6)
+    S.soft_round_noisy(lat, noise, 100.0, seen, slope)
+    assert np.allclose(seen, lat + noise, atol=1e-4) and np.allclose(slope, 1.0, atol=1e-4)
+    with pytest.raises(ValueError):
+        S.soft_round_noisy(lat, noise, 0.0, seen, slope)
+    with pytest.raises(ValueError):
+        S.soft_round_noisy(lat, noise[:-1], 0.3, seen, slope)
+
+
 def test_adam_step():
     rng = np.random.default_rng(61)
     n = 200_000  # several work items

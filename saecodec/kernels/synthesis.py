@@ -56,6 +56,7 @@ __all__ = [
     "forward_backward",
     "laplace_rate",
     "adam_step",
+    "soft_round_noisy",
     "release_buffers",
 ]
 
@@ -1197,6 +1198,41 @@ def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndar
     if need_grad:
         grad_log_scales += gls_part.sum(axis=0).astype(grad_log_scales.dtype)
     return float(bits_part.sum())
+
+
+# ----------------------------------------------------------------------------------------- soft rounding
+
+
+@numba.njit(**_OPTS)
+def _soft_round(x, t, c):
+    """softround(x, t) = floor(x) + 1/2 + c tanh((x - floor(x) - 1/2) / t), c = 1 / (2 tanh(1 / 2t)); and its
+    slope c (1 - tanh^2) / t."""
+    f = math.floor(x)
+    th = math.tanh((x - f - 0.5) / t)
+    return f + 0.5 + c * th, c * (1.0 - th * th) / t
+
+
+@numba.njit(**_OPTS)
+def _soft_round_noisy_range(lat, noise, t, c, seen, slope):
+    for i in range(lat.size):
+        a, da = _soft_round(float(lat[i]), t, c)
+        b, db = _soft_round(a + float(noise[i]), t, c)
+        seen[i] = b
+        slope[i] = da * db
+
+
+def soft_round_noisy(latents: np.ndarray, noise: np.ndarray, temperature: float, seen: np.ndarray,
+                     slope: np.ndarray) -> None:
+    """The training-time stand-in for rounding of C3 (Kim et al., 2024) and Cool-chic 3: seen =
+    softround(softround(latents, t) + noise, t), and slope = d seen / d latents. softround goes from the identity
+    (large t) to rounding (t -> 0), so lowering t over training hands the network rounded latents gradually,
+    where uniform noise and then straight-through rounding left a gap (docs/overfit/stage5.md). Training only:
+    nothing normative depends on it. All arrays flat float32 of one size; seen and slope are written."""
+    if not (latents.shape == noise.shape == seen.shape == slope.shape and latents.ndim == 1):
+        raise ValueError("latents, noise, seen and slope must be flat arrays of one size")
+    if not temperature > 0.0:
+        raise ValueError("the soft-rounding temperature must be positive")
+    _soft_round_noisy_range(latents, noise, float(temperature), 0.5 / math.tanh(0.5 / temperature), seen, slope)
 
 
 # ----------------------------------------------------------------------------------------------- Adam

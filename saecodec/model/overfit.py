@@ -1,8 +1,11 @@
 """Training the overfit profile's latents and synthesis network on one image, at encode time.
 
 Loss ``MSE + lambda * bpp`` (MSE of RGB in [0, 1]; bpp from a factorised Laplace proxy of the latents' code
-length), Adam, uniform noise on the latents for most of the schedule and straight-through rounding at the end
-(the rate stays on the noisy latents, or nothing would pull a latent at 0 back), cosine learning-rate decay.
+length), Adam, cosine learning-rate decay. Most of the schedule the network and the rate see soft-rounded noisy
+latents, softround(softround(y, t) + u, t) as in C3 and Cool-chic 3, the temperature t falling from 0.5 to 0.05 so
+that the latents become rounded ones gradually; straight-through rounding ends it (the rate then on the noisy
+latents, or nothing would pull a latent at 0 back). Uniform noise alone and straight-through rounding left a gap
+that cost up to 1 dB (docs/overfit/stage5.md).
 A warm-up first trains the coarse levels and the network on the image at half resolution, where a step costs a
 quarter: the coarse structure that smooth images need takes thousands of steps to settle, and gets them there.
 At checkpoints the encoder measures the TRUE cost of what it would write: latents rounded, weights quantised,
@@ -33,7 +36,8 @@ __all__ = ["TrainingStatus", "can_warm_up", "encode_overfit", "half_image", "qua
 
 _BETAS = (0.9, 0.999)
 _EPS = 1e-8
-_STE_FRACTION = 0.1  # last part of the schedule trains with rounded latents (straight-through)
+_STE_FRACTION = 0.05  # last part of the schedule trains with rounded latents (straight-through)
+_TEMPERATURES = (0.5, 0.05)  # soft rounding's temperature, linear from first to last over the full-image steps
 _WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
@@ -126,6 +130,7 @@ class _Trainer:
         self.offsets = self.params.shape.offsets  # grid starts in the flat latents (for the rate proxy)
         self.noise = np.empty(self.params.latent_count, dtype=np.float32)
         self.seen = np.empty(self.params.latent_count, dtype=np.float32)
+        self.slope = np.empty(self.params.latent_count, dtype=np.float32)  # d seen / d latents
         self.t = 0
 
     def step(self, ste: bool) -> float:
@@ -133,15 +138,23 @@ class _Trainer:
         p = self.params
         self.rng.random(dtype=np.float32, out=self.noise)  # in place: no 4 bytes a latent allocated a step
         self.noise -= np.float32(0.5)
-        if ste:  # the synthesis sees rounded latents (gradients pass straight through) or noisy ones
-            np.rint(p.latents, out=self.seen)
-        else:
-            np.add(p.latents, self.noise, out=self.seen)
+        fraction = min(self.t / self.steps, 1.0) if self.decay else 0.0  # the warm-up stays at the start
         values = self.colour.size
-        sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, (0, self.image.height, 0, self.image.width),
-                                 self.grad_latents, self.grad_tensors, grad_scale=1.0 / values)
-        bits = K.laplace_rate(p.latents, self.noise, self.offsets, p.log_scales, self.grad_latents,
-                              self.grad_log_scales, self.lam / self.pixels)
+        window = (0, self.image.height, 0, self.image.width)
+        if ste:  # the synthesis sees rounded latents (gradients pass straight through), the rate noisy ones
+            np.rint(p.latents, out=self.seen)
+            sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, window, self.grad_latents,
+                                     self.grad_tensors, grad_scale=1.0 / values)
+            bits = K.laplace_rate(p.latents, self.noise, self.offsets, p.log_scales, self.grad_latents,
+                                  self.grad_log_scales, self.lam / self.pixels)
+        else:  # both see the soft-rounded noisy latents; the chain rule through them ends at the latents
+            temperature = _TEMPERATURES[0] + (_TEMPERATURES[1] - _TEMPERATURES[0]) * fraction
+            K.soft_round_noisy(p.latents, self.noise, temperature, self.seen, self.slope)
+            sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, window, self.grad_latents,
+                                     self.grad_tensors, grad_scale=1.0 / values)
+            bits = K.laplace_rate(self.seen, None, self.offsets, p.log_scales, self.grad_latents,
+                                  self.grad_log_scales, self.lam / self.pixels)
+            self.grad_latents *= self.slope
         self.t += 1
         fraction = self.t / self.steps
         lr = self.lr
@@ -214,7 +227,8 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int,
     gains the full-resolution input's columns, kept as initialised: those latents start at zero, so the full
     model starts from the half model's picture, up-sampled. Bits are priced per full-resolution pixel, times
     _WARM_UP_LAMBDA: at the full price, textured images filled the coarse grids with detail that level 0 later
-    had to carry again. Constant learning rate (the full-resolution schedule does the decay)."""
+    had to carry again. Constant learning rate and soft-rounding temperature (the full-resolution schedule
+    lowers both)."""
     model, image = trainer.model, trainer.image
     small = half_image(trainer.colour)
     small_image = ImageInfo(small.shape[0], small.shape[1], image.mode)
