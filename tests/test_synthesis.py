@@ -429,7 +429,7 @@ def test_soft_round_noisy():
     """seen = softround(softround(y, t) + u, t) against a float64 reference; the slope against a central
     difference; rounding as t -> 0 and the identity (plus noise) as t grows."""
     rng = np.random.default_rng(71)
-    lat = rng.normal(0, 3.0, 5000).astype(np.float32)
+    lat = rng.normal(0, 3.0, 100_000).astype(np.float32)  # several work items
     noise = (rng.random(lat.size, dtype=np.float32) - np.float32(0.5))
     seen, slope = np.empty_like(lat), np.empty_like(lat)
     for t in (0.05, 0.3, 0.5):

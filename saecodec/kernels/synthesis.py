@@ -78,6 +78,7 @@ LATENT_ROWS = 64
 #: Elements per work item of the rate and Adam kernels.
 RATE_ITEM = 1 << 15
 ADAM_ITEM = 1 << 16
+SOFT_ROUND_ITEM = 1 << 15
 
 Tensors = Union[np.ndarray, Sequence[np.ndarray]]
 
@@ -1213,8 +1214,8 @@ def _soft_round(x, t, c):
 
 
 @numba.njit(**_OPTS)
-def _soft_round_noisy_range(lat, noise, t, c, seen, slope):
-    for i in range(lat.size):
+def _soft_round_noisy_range(lat, noise, t, c, seen, slope, item_size, first, last):
+    for i in range(first * item_size, min(lat.size, last * item_size)):
         a, da = _soft_round(float(lat[i]), t, c)
         b, db = _soft_round(a + float(noise[i]), t, c)
         seen[i] = b
@@ -1232,7 +1233,9 @@ def soft_round_noisy(latents: np.ndarray, noise: np.ndarray, temperature: float,
         raise ValueError("latents, noise, seen and slope must be flat arrays of one size")
     if not temperature > 0.0:
         raise ValueError("the soft-rounding temperature must be positive")
-    _soft_round_noisy_range(latents, noise, float(temperature), 0.5 / math.tanh(0.5 / temperature), seen, slope)
+    items = max(1, -(-latents.size // SOFT_ROUND_ITEM))
+    run_blocks(_soft_round_noisy_range, items, 1,
+               (latents, noise, float(temperature), 0.5 / math.tanh(0.5 / temperature), seen, slope, SOFT_ROUND_ITEM))
 
 
 # ----------------------------------------------------------------------------------------------- Adam
