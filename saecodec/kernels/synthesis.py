@@ -1204,22 +1204,31 @@ def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndar
 # ----------------------------------------------------------------------------------------- soft rounding
 
 
-@numba.njit(**_OPTS)
-def _soft_round(x, t, c):
+@numba.njit(inline="always", **_OPTS)
+def _soft_round(x, inv_t, c):
     """softround(x, t) = floor(x) + 1/2 + c tanh((x - floor(x) - 1/2) / t), c = 1 / (2 tanh(1 / 2t)); and its
-    slope c (1 - tanh^2) / t."""
+    slope c (1 - tanh^2) / t. tanh |z| = (1 - e) / (1 + e), e = exp(-2 |z|) by _exp_nonpositive: no libm call,
+    so the loop vectorises (math.tanh made this kernel a fifth of a training step)."""
     f = math.floor(x)
-    th = math.tanh((x - f - 0.5) / t)
-    return f + 0.5 + c * th, c * (1.0 - th * th) / t
+    z = (x - f - 0.5) * inv_t
+    e = _exp_nonpositive(-2.0 * abs(z))
+    th = (1.0 - e) / (1.0 + e)
+    th = th if z >= 0.0 else -th
+    return f + 0.5 + c * th, (c * inv_t) * (1.0 - th * th)
 
 
 @numba.njit(**_OPTS)
-def _soft_round_noisy_range(lat, noise, t, c, seen, slope, item_size, first, last):
-    for i in range(first * item_size, min(lat.size, last * item_size)):
-        a, da = _soft_round(float(lat[i]), t, c)
-        b, db = _soft_round(a + float(noise[i]), t, c)
-        seen[i] = b
-        slope[i] = da * db
+def _soft_round_noisy_range(lat, noise, inv_t, c, seen, slope, item_size, first, last):
+    """Elements of items first .. last-1, through slices: indexing from a variable start kept LLVM from
+    vectorising the loop (7 times slower)."""
+    lo = first * item_size
+    hi = min(lat.size, last * item_size)
+    y, u, s, d = lat[lo:hi], noise[lo:hi], seen[lo:hi], slope[lo:hi]
+    for i in range(hi - lo):
+        a, da = _soft_round(np.float64(y[i]), inv_t, c)
+        b, db = _soft_round(a + np.float64(u[i]), inv_t, c)
+        s[i] = b
+        d[i] = da * db
 
 
 def soft_round_noisy(latents: np.ndarray, noise: np.ndarray, temperature: float, seen: np.ndarray,
@@ -1235,7 +1244,7 @@ def soft_round_noisy(latents: np.ndarray, noise: np.ndarray, temperature: float,
         raise ValueError("the soft-rounding temperature must be positive")
     items = max(1, -(-latents.size // SOFT_ROUND_ITEM))
     run_blocks(_soft_round_noisy_range, items, 1,
-               (latents, noise, float(temperature), 0.5 / math.tanh(0.5 / temperature), seen, slope, SOFT_ROUND_ITEM))
+               (latents, noise, 1.0 / temperature, 0.5 / math.tanh(0.5 / temperature), seen, slope, SOFT_ROUND_ITEM))
 
 
 # ----------------------------------------------------------------------------------------------- Adam
@@ -1247,15 +1256,18 @@ def _adam_range(p, g, m, v, lr, b1, nb1, b2, nb2, eps, c1, c2, zero_grad, item_s
     step lr * m c1 / (sqrt(v c2) + eps)."""
     zero = p.dtype.type(0)
     for item in range(first, last):
-        for i in range(item * item_size, min(p.size, (item + 1) * item_size)):
-            gi = g[i]
-            mi = b1 * m[i] + nb1 * gi
-            vi = b2 * v[i] + nb2 * (gi * gi)
-            m[i] = mi
-            v[i] = vi
-            p[i] -= lr * (mi * c1) / (np.sqrt(vi * c2) + eps)
+        lo = item * item_size
+        hi = min(p.size, lo + item_size)
+        pi, gi, mi, vi = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]  # slices: a variable start index kept the
+        for i in range(hi - lo):  # loop from vectorising (8 times slower)
+            gv = gi[i]
+            mv = b1 * mi[i] + nb1 * gv
+            vv = b2 * vi[i] + nb2 * (gv * gv)
+            mi[i] = mv
+            vi[i] = vv
+            pi[i] -= lr * (mv * c1) / (np.sqrt(vv * c2) + eps)
             if zero_grad:
-                g[i] = zero
+                gi[i] = zero
 
 
 def adam_step(params: np.ndarray, grads: np.ndarray, m: np.ndarray, v: np.ndarray, step: int, lr: float,
