@@ -573,21 +573,15 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _encode_report(args: argparse.Namespace, result: EncodeResult) -> str:
     """One line: what was written and what it achieved (the PSNR of exactly what decode returns)."""
-    from .format.header import ModelInfo, OverfitModelInfo, RdModelInfo, RdQuantInfo
-
     header = result.header
-    rate = (f"target {args.target_bpp:g} bpp" if args.target_bpp is not None else  # rd and overfit
+    options = PROFILE_OPTIONS[result.profile]
+    rate = (f"target {args.target_bpp:g} bpp" if args.target_bpp is not None else
             f"target {args.target_psnr:g} dB" if args.target_psnr is not None else
             f"quality {args.quality if args.quality is not None else DEFAULT_QUALITY:g}")
-    if result.profile == "rd":
-        assert isinstance(header.quant, RdQuantInfo) and isinstance(header.model, RdModelInfo)
-        setting = f"{rate}, step {header.quant.step(0):g}, chroma {header.model.chroma}"
-    elif result.profile == "overfit":
-        assert isinstance(header.model, OverfitModelInfo)
-        setting = f"{rate}, effort {args.effort or 'default'}, {header.model.macs_per_pixel()} multiply-adds a pixel"
-    else:
-        assert isinstance(header.model, ModelInfo)
-        setting = f"level {header.model.level}"
+    parts = [rate] if "quality" in options else []  # the rate-controlled profiles
+    if "effort" in options:
+        parts.append(f"effort {args.effort or 'default'}")
+    setting = ", ".join([*parts, header.model.setting_text(header.quant)])
     quality = "lossless" if result.psnr == float("inf") else f"PSNR {result.psnr:.2f} dB"
     return (f"{_display_out(args.output)}: {result.file_bytes} bytes, {result.bpp:.3f} bpp, {quality} "
             f"({result.profile} profile, {setting})")
@@ -809,7 +803,7 @@ def _print_info(path: str, file_bytes: int, header: Header, as_json: bool,
         f"file:        {'<standard input>' if path == STDIO else path}",
         f"format:      .saec v{header.version[0]}.{header.version[1]}",
         f"image:       {image.width}x{image.height} {image.mode}",
-        *_model_lines(header),
+        *header.model.describe(header),
         f"cipher:      {crypto.cipher}",
         f"kdf:         {kdf_text}",
         *(["context:     bound (decoding needs the same --context)"] if crypto.context_bound else []),
@@ -821,41 +815,6 @@ def _print_info(path: str, file_bytes: int, header: Header, as_json: bool,
     ]
     print("\n".join(lines))
     return EXIT_OK
-
-
-def _model_lines(header: Header) -> list[str]:
-    from .format.header import ModelInfo, OverfitModelInfo, OverfitQuantInfo, QuantInfo, RdModelInfo, RdQuantInfo
-
-    model, quant = header.model, header.quant
-    if isinstance(model, OverfitModelInfo) and isinstance(quant, OverfitQuantInfo):
-        grids = ", ".join(f"{h}x{w}" for h, w in model.grid_shapes(header.image))
-        layers = "-".join(str(n) for n in (model.inputs, *model.hidden, model.channels))
-        return [
-            f"profile:     overfit (latent grids and a synthesis network trained on this image, "
-            f"{quant.latent} entropy coder)",
-            f"latents:     {len(model.grid_shapes(header.image))} grids ({grids}), "
-            f"{header.section_length('latents')} bytes",
-            f"network:     1x1 layers {layers}, {model.residual} residual 3x3 layer(s), "
-            f"{model.macs_per_pixel()} multiply-adds a pixel, {header.section_length('weights')} bytes of weights",
-        ]
-    if isinstance(model, RdModelInfo) and isinstance(quant, RdQuantInfo):
-        steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(model.plane_names))
-        colour = f"ycbcr {model.chroma}" if model.colour == "ycbcr" else model.colour
-        return [
-            f"profile:     rd ({colour}, {model.transform} {model.block}x{model.block} stock weights, "
-            f"{quant.latent} entropy coder)",
-            f"quantiser:   steps {steps}; deblocking {model.deblock}/16 of the step "
-            "(steps in pixel levels; the header stores sixteenths)",
-        ]
-    assert isinstance(model, ModelInfo) and isinstance(quant, QuantInfo)
-    ratio = model.layers[0] / model.latent_units
-    return [
-        "profile:     paper (the paper's stacked auto-encoder, trained on this image)",
-        f"level:       {model.level} ({model.latent_units} of {model.layers[0]} units per "
-        f"{model.block}x{model.block} block, nominal {ratio:g}:1)",
-        f"model:       layers {'-'.join(str(u) for u in model.layers)}, {model.models} model(s), "
-        f"weights {quant.weights}",
-    ]
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:

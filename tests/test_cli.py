@@ -535,3 +535,18 @@ def test_info_says_when_a_context_is_bound_and_metadata_is_carried(capsys, tmp_p
     assert code == EXIT_OK, err
     code, text, _ = run_cli(capsys, "info", plain)
     assert "context:" not in text and "metadata:" not in text
+
+
+@pytest.mark.parametrize("golden, lines", [
+    ("v1.0/gray-30x21-level1-logistic.saec", ["profile:     paper", "level:       1 ", "model:       layers 64-"]),
+    ("v1.1/gray-30x21-rd-q90-chacha20.saec", ["profile:     rd (grey, dct-ii 8x8", "quantiser:   steps y 5;"]),
+    ("v1.3/rgb-64x48-overfit-fast-q75-chacha20.saec",
+     ["profile:     overfit (", "latents:     5 grids (48x64, 24x32, ", "network:     1x1 layers 5-16-16-3, 1 residual"]),
+])
+def test_info_describes_each_profile_from_its_model(capsys, golden: str, lines: list[str]) -> None:
+    """`saec info` takes a file's model lines from the header's model type (one per profile), in order."""
+    code, out, err = run_cli(capsys, "info", str(Path(__file__).parent / "golden" / golden))
+    assert code == EXIT_OK and err == ""
+    printed = out.splitlines()
+    found = [next(i for i, line in enumerate(printed) if line.startswith(want)) for want in lines]
+    assert found == sorted(found) and found[0] == 3  # right after file, format and image

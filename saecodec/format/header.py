@@ -173,6 +173,22 @@ class ModelInfo:
         per_model = sum(out * inp + out for out, inp in self.decoder_shapes())
         return per_model * self.models
 
+    def setting_text(self, quant: QuantInfo) -> str:
+        """The settings an encode report names (``saec encode``): the level."""
+        return f"level {self.level}"
+
+    def describe(self, header: Header) -> list[str]:
+        """The lines ``saec info`` prints for this model. Each model type describes itself, so the CLI does
+        not branch on the profile."""
+        ratio = self.layers[0] / self.latent_units
+        return [
+            "profile:     paper (the paper's stacked auto-encoder, trained on this image)",
+            f"level:       {self.level} ({self.latent_units} of {self.layers[0]} units per "
+            f"{self.block}x{self.block} block, nominal {ratio:g}:1)",
+            f"model:       layers {'-'.join(str(u) for u in self.layers)}, {self.models} model(s), "
+            f"weights {header.quant.weights}",
+        ]
+
     def to_map(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
@@ -246,6 +262,22 @@ class RdModelInfo:
             shapes += [chroma, chroma]
         return shapes
 
+    def setting_text(self, quant: RdQuantInfo) -> str:
+        """The settings an encode report names beside the rate: the luma step and the chroma layout."""
+        return f"step {quant.step(0):g}, chroma {self.chroma}"
+
+    def describe(self, header: Header) -> list[str]:
+        """The lines ``saec info`` prints for this model."""
+        quant = header.quant
+        steps = ", ".join(f"{name} {quant.step(i):g}" for i, name in enumerate(self.plane_names))
+        colour = f"ycbcr {self.chroma}" if self.colour == "ycbcr" else self.colour
+        return [
+            f"profile:     rd ({colour}, {self.transform} {self.block}x{self.block} stock weights, "
+            f"{quant.latent} entropy coder)",
+            f"quantiser:   steps {steps}; deblocking {self.deblock}/16 of the step "
+            "(steps in pixel levels; the header stores sixteenths)",
+        ]
+
     def to_map(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
@@ -316,6 +348,23 @@ class OverfitModelInfo:
     def inputs(self) -> int:
         """Values per pixel the 1x1 network takes: one per latent channel."""
         return sum(self.levels)
+
+    def setting_text(self, quant: OverfitQuantInfo) -> str:
+        """The settings an encode report names beside the rate and effort: the decoder's work a pixel."""
+        return f"{self.macs_per_pixel()} multiply-adds a pixel"
+
+    def describe(self, header: Header) -> list[str]:
+        """The lines ``saec info`` prints for this model."""
+        shapes = self.grid_shapes(header.image)
+        grids = ", ".join(f"{h}x{w}" for h, w in shapes)
+        layers = "-".join(str(n) for n in (self.inputs, *self.hidden, self.channels))
+        return [
+            f"profile:     overfit (latent grids and a synthesis network trained on this image, "
+            f"{header.quant.latent} entropy coder)",
+            f"latents:     {len(shapes)} grids ({grids}), {header.section_length('latents')} bytes",
+            f"network:     1x1 layers {layers}, {self.residual} residual 3x3 layer(s), "
+            f"{self.macs_per_pixel()} multiply-adds a pixel, {header.section_length('weights')} bytes of weights",
+        ]
 
     def grid_shapes(self, image: ImageInfo) -> list[tuple[int, int]]:
         """(rows, columns) of every latent grid, level by level, channels of a level consecutive."""
