@@ -1130,12 +1130,14 @@ def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, 
             dls = 0.0
             for blk in range(i, end, RATE_BLOCK):
                 m = min(RATE_BLOCK, end - blk)
+                lat_b = lat[blk : blk + m]  # slices: indexing from a variable start does not vectorise
                 if has_noise:
+                    noise_b = noise[blk : blk + m]
                     for t in range(m):
-                        vbuf[t] = lat[blk + t] + noise[blk + t]
+                        vbuf[t] = lat_b[t] + noise_b[t]
                 else:
                     for t in range(m):
-                        vbuf[t] = lat[blk + t]
+                        vbuf[t] = lat_b[t]
                 for t in range(m):
                     v = vbuf[t]
                     a = abs(v)
@@ -1156,8 +1158,9 @@ def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, 
                     dv = dv if ok else 0.0
                     gbuf[t] = dv if v > 0 else -dv
                 if need_grad:
+                    grad_b = grad_lat[blk : blk + m]
                     for t in range(m):
-                        grad_lat[blk + t] += scale * gbuf[t]
+                        grad_b[t] += scale * gbuf[t]
                 bits_sum += _lane_total(bbuf, m)
                 dls += _lane_total(dbuf, m)
             if need_grad:
