@@ -97,3 +97,32 @@ def test_progress_covers_the_warm_up_and_the_training_in_order() -> None:
     steps = [s.step for s in recorder.statuses]
     assert steps == sorted(steps) and len(steps) >= 1
     assert all(s.steps == fast.steps and 0 < s.step < fast.steps and s.seconds_left >= 0 for s in recorder.statuses)
+
+
+def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monkeypatch) -> None:
+    """With several starts each trains the trial share of the warm-up; the one whose mean loss over the last
+    fifth of its trial is lowest continues, and only it: the full model gets its latents."""
+    image = synthetic_image(48, 64, 3, seed=5)
+    monkeypatch.setattr(trainer_module, "_WARM_UP_STARTS", 3)
+    monkeypatch.setattr(trainer_module, "_WARM_UP_TRIAL", 0.2)
+    losses: dict[int, list[float]] = {}
+    created: list[trainer_module._Trainer] = []
+    step = trainer_module._Trainer.step
+
+    def recording_step(self: trainer_module._Trainer, ste: bool) -> float:
+        if self.image.height == 24:  # the half-resolution starts
+            if id(self) not in losses:
+                created.append(self)
+            losses.setdefault(id(self), []).append(loss := step(self, ste))
+            return loss
+        return step(self, ste)
+
+    monkeypatch.setattr(trainer_module._Trainer, "step", recording_step)
+    warmed = _trainer(image)
+    trainer_module.warm_up(warmed, 100, 0.02, seed=0)
+    counts = [len(losses[id(t)]) for t in created]
+    scores = [np.mean(losses[id(t)][16:20]) for t in created]
+    winner = int(np.argmin(scores))
+    assert len(created) == 3 and sorted(counts) == [20, 20, 100] and counts[winner] == 100
+    fine = warmed.model.levels[0] * 48 * 64
+    assert np.array_equal(warmed.params.latents[fine:], created[winner].params.latents)

@@ -39,6 +39,8 @@ _EPS = 1e-8
 _STE_FRACTION = 0.05  # last part of the schedule trains with rounded latents (straight-through)
 _TEMPERATURES = (0.5, 0.05)  # soft rounding's temperature, linear from first to last over the full-image steps
 _WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
+_WARM_UP_STARTS = 1  # warm-up starts tried (Cool-chic's multi-start warm-up)
+_WARM_UP_TRIAL = 0.15  # fraction of the warm-up steps each start trains before the best is continued
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
 _PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
@@ -234,11 +236,28 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int,
     small_image = ImageInfo(small.shape[0], small.shape[1], image.mode)
     small_model = OverfitModelInfo(model.colour, model.levels[1:], model.hidden, model.residual)
     lam = _WARM_UP_LAMBDA * trainer.lam * small_image.height * small_image.width / trainer.pixels
-    warm = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1, None, decay=False)
-    for step in range(1, steps + 1):
+    starts = max(1, _WARM_UP_STARTS)
+    trial = int(steps * _WARM_UP_TRIAL) if starts > 1 else 0
+    total = starts * trial + steps - trial
+    done = 0
+    warm, warm_score = None, math.inf
+    for k in range(starts):  # several starts (network initialisation and noise) trained a little, the best kept
+        candidate = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1 + k, None, decay=False)
+        losses = []
+        for _ in range(trial):
+            losses.append(candidate.step(ste=False))
+            done += 1
+            if progress is not None:
+                progress(done / total)
+        score = float(np.mean(losses[-max(1, trial // 5):])) if losses else 0.0
+        if warm is None or score < warm_score:
+            warm, warm_score = candidate, score
+    assert warm is not None
+    for _ in range(steps - trial):
         warm.step(ste=False)
+        done += 1
         if progress is not None:
-            progress(step / steps)
+            progress(done / total)
     full, part = trainer.params, warm.params
     fine = model.levels[0]
     full.latents[fine * image.height * image.width:] = part.latents
