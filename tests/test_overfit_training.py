@@ -103,7 +103,6 @@ def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monk
     """With several starts each trains the trial share of the warm-up; the one whose mean loss over the last
     fifth of its trial is lowest continues, and only it: the full model gets its latents."""
     image = synthetic_image(48, 64, 3, seed=5)
-    monkeypatch.setattr(trainer_module, "_WARM_UP_STARTS", 3)
     monkeypatch.setattr(trainer_module, "_WARM_UP_TRIAL", 0.2)
     losses: dict[int, list[float]] = {}
     created: list[trainer_module._Trainer] = []
@@ -119,7 +118,8 @@ def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monk
 
     monkeypatch.setattr(trainer_module._Trainer, "step", recording_step)
     warmed = _trainer(image)
-    trainer_module.warm_up(warmed, 100, 0.02, seed=0)
+    trainer_module.warm_up(warmed, 100, 0.02, seed=0, starts=3)
+    assert trainer_module.warm_up_total(100, 3) == 140 and trainer_module.warm_up_total(100, 1) == 100
     counts = [len(losses[id(t)]) for t in created]
     scores = [np.mean(losses[id(t)][16:20]) for t in created]
     winner = int(np.argmin(scores))

@@ -39,8 +39,7 @@ _EPS = 1e-8
 _STE_FRACTION = 0.05  # last part of the schedule trains with rounded latents (straight-through)
 _TEMPERATURES = (0.5, 0.05)  # soft rounding's temperature, linear from first to last over the full-image steps
 _WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
-_WARM_UP_STARTS = 1  # warm-up starts tried (Cool-chic's multi-start warm-up)
-_WARM_UP_TRIAL = 0.15  # fraction of the warm-up steps each start trains before the best is continued
+_WARM_UP_TRIAL = 0.15  # fraction of the warm-up each start trains before the best one is continued (stage7.md)
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
 _PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
@@ -194,11 +193,13 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
                        file_size)
     status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
     warm_up_steps = effort.warm_up_steps if can_warm_up(model, image) else 0
+    starts = effort.warm_up_starts
     # progress counts a warm-up step as the quarter of a step it costs
-    share = 0.25 * warm_up_steps / (0.25 * warm_up_steps + effort.steps)
+    warm_cost = 0.25 * warm_up_total(warm_up_steps, starts)
+    share = warm_cost / (warm_cost + effort.steps)
     try:
         if warm_up_steps:
-            warm_up(trainer, warm_up_steps, effort.learning_rate, settings.seed,
+            warm_up(trainer, warm_up_steps, effort.learning_rate, settings.seed, starts,
                     None if progress is None else lambda done: progress(0.95 * share * done))
         best = _train(trainer, settings, effort.steps,
                       None if progress is None else lambda done: progress(0.95 * (share + (1.0 - share) * done)),
@@ -221,7 +222,19 @@ def half_image(colour: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(half), 0, 255).astype(np.uint8)
 
 
-def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int,
+def warm_up_trial(steps: int, starts: int) -> int:
+    """Steps each start trains before the best is chosen: none when there is only one start."""
+    return int(steps * _WARM_UP_TRIAL) if starts > 1 else 0
+
+
+def warm_up_total(steps: int, starts: int) -> int:
+    """Half-resolution steps a warm-up of `steps` takes with `starts` starts: every start's trial, then the
+    rest of the chosen one's steps."""
+    trial = warm_up_trial(steps, starts)
+    return starts * trial + steps - trial
+
+
+def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int, starts: int = 1,
             progress: Callable[[float], None] | None = None) -> None:
     """Train the coarse levels and the network on the half-resolution image, then hand them to `trainer`.
 
@@ -230,18 +243,22 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int,
     model starts from the half model's picture, up-sampled. Bits are priced per full-resolution pixel, times
     _WARM_UP_LAMBDA: at the full price, textured images filled the coarse grids with detail that level 0 later
     had to carry again. Constant learning rate and soft-rounding temperature (the full-resolution schedule
-    lowers both)."""
+    lowers both).
+
+    With several `starts` (Cool-chic's multi-start warm-up), each start (its own network initialisation and
+    noise) trains _WARM_UP_TRIAL of the steps; the one with the lowest mean loss over the last fifth of its
+    trial goes on: a poor start is the warm-up's most common loss (docs/overfit/stage7.md)."""
     model, image = trainer.model, trainer.image
     small = half_image(trainer.colour)
     small_image = ImageInfo(small.shape[0], small.shape[1], image.mode)
     small_model = OverfitModelInfo(model.colour, model.levels[1:], model.hidden, model.residual)
     lam = _WARM_UP_LAMBDA * trainer.lam * small_image.height * small_image.width / trainer.pixels
-    starts = max(1, _WARM_UP_STARTS)
-    trial = int(steps * _WARM_UP_TRIAL) if starts > 1 else 0
-    total = starts * trial + steps - trial
+    starts = max(1, starts)
+    trial = warm_up_trial(steps, starts)
+    total = warm_up_total(steps, starts)
     done = 0
     warm, warm_score = None, math.inf
-    for k in range(starts):  # several starts (network initialisation and noise) trained a little, the best kept
+    for k in range(starts):
         candidate = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1 + k, None, decay=False)
         losses = []
         for _ in range(trial):

@@ -39,6 +39,7 @@ class Effort:
     steps: int  # training steps on the whole image
     learning_rate: float
     warm_up_steps: int = 0  # steps on the half-resolution image first (a quarter of the cost each)
+    warm_up_starts: int = 1  # warm-up starts tried, the best continued (model.overfit.warm_up)
 
 
 #: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
@@ -49,7 +50,7 @@ class Effort:
 #: zero where the ReLU passes no gradient, so it never trained; made live it lost (stage4.md).
 EFFORTS: dict[str, Effort] = {
     "fast": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 300, 0.02, 400),
-    "default": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 2100, 0.02, 2800),
+    "default": Effort((1, 1, 1, 1, 1, 1, 1), (16, 16), 1, 2100, 0.02, 2800, 4),
     "best": Effort((1, 1, 1, 1, 1, 1, 1), (24, 24), 1, 6000, 0.02, 8000),
 }
 
