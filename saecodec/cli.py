@@ -565,9 +565,7 @@ def _profile_options(args: argparse.Namespace) -> dict[str, Any]:
                   f"the {profile} profile (chosen by {', '.join(implied_by)})")
         raise CliError(EXIT_USAGE, f"{', '.join(map(flag, wrong))} cannot be used with {chosen}")
     options: dict[str, Any] = {"profile": profile, "strip_metadata": args.strip_metadata}
-    options.update({name: getattr(args, name) for name in PROFILE_OPTIONS[profile]})
-    if profile == "paper":  # the paper profile's file records no defaults of its own: state them
-        options.update(level=args.level or 1, seed=args.seed or 0)
+    options.update({name: getattr(args, name) for name in PROFILE_OPTIONS[profile]})  # None: the API's default
     return options
 
 
