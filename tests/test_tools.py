@@ -114,7 +114,7 @@ def test_overfit_point_prints_a_trial_against_the_rd_profile(tmp_path, capsys):
 
     Image.fromarray(synthetic_image(40, 56, 3, seed=8)).save(tmp_path / "photo.png")
     assert overfit_point.main([str(tmp_path / "photo.png"), "--effort", "fast", "--quality", "50", "--crop", "32x48",
-                               "--steps", "20", "--warm-up-steps", "12"]) == 0
+                               "--steps", "20", "--warm-up-steps", "12", "--warm-up-starts", "2"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("photo.png 32x48 crop, effort fast (trial: ")
-    assert "12 warm-up + 20 steps" in out and " | rd " in out and out.rstrip().endswith("dB)")
+    assert "12 warm-up (2 starts) + 20 steps" in out and " | rd " in out and out.rstrip().endswith("dB)")

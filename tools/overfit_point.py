@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--residual", type=int, help="trial: residual 3x3 layers")
     parser.add_argument("--steps", type=int, help="trial: training steps on the whole image")
     parser.add_argument("--warm-up-steps", type=int, help="trial: warm-up steps on the half-resolution image")
+    parser.add_argument("--warm-up-starts", type=int, help="trial: warm-up starts, the best continued")
     parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
     args = parser.parse_args(argv)
     with Image.open(args.image) as opened:
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         pixels = np.ascontiguousarray(pixels[y0:y0 + ch, x0:x0 + cw])
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
-    trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps")
+    trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps",
+                                                          "warm_up_starts")
              if getattr(args, name) is not None}
     effort = replace(base, **trial)
     saved = overfit.EFFORTS[args.effort]
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     shape = f"levels {list(header.model.levels)}, hidden {list(header.model.hidden)}, residual {header.model.residual}"
     size = f" {pixels.shape[0]}x{pixels.shape[1]} crop," if args.crop else ""
     print(f"{args.image.name}{size} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
-          f"quality {args.quality:g}, {effort.warm_up_steps} warm-up + {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
+          f"quality {args.quality:g}, {effort.warm_up_steps} warm-up ({effort.warm_up_starts} starts) + {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)
     return 0
