@@ -118,3 +118,39 @@ def test_overfit_point_prints_a_trial_against_the_rd_profile(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("photo.png 32x48 crop, effort fast (trial: ")
     assert "12 warm-up (2 starts) + 20 steps" in out and " | rd " in out and out.rstrip().endswith("dB)")
+
+
+def test_arm_oracle_bits_and_their_gradient_agree_with_the_distribution() -> None:
+    """The discretised Laplace sums to one over the integers (but for the mass under the probability floor),
+    and its gradient is the bits' slope."""
+    import numpy as np
+
+    import arm_oracle
+
+    values = np.arange(-200, 201, dtype=np.float64)
+    for mu, log_b in ((0.0, 0.0), (1.3, -1.5), (-2.7, 1.2)):
+        bits = arm_oracle.laplace_bits(values, np.full(values.size, mu), np.full(values.size, log_b))
+        above_floor = bits < 16.0
+        assert np.sum(2.0 ** -bits[above_floor]) == pytest.approx(1.0, abs=1e-3)
+    rng = np.random.default_rng(1)
+    v = rng.integers(-5, 6, 500).astype(np.float64)
+    mu, log_b = rng.normal(0, 2, 500), rng.normal(0, 1, 500)
+    bits, g_mu, g_log_b = arm_oracle.laplace_bits(v, mu, log_b, need_grad=True)
+    eps = 1e-6
+    num_mu = (arm_oracle.laplace_bits(v, mu + eps, log_b) - arm_oracle.laplace_bits(v, mu - eps, log_b)) / (2 * eps)
+    num_lb = (arm_oracle.laplace_bits(v, mu, log_b + eps) - arm_oracle.laplace_bits(v, mu, log_b - eps)) / (2 * eps)
+    live = bits < 15.9  # away from the probability floor
+    assert np.allclose(g_mu[live], num_mu[live], atol=1e-6) and np.allclose(g_log_b[live], num_lb[live], atol=1e-6)
+
+
+def test_arm_oracle_reports_lc1_against_the_ideal_models(tmp_path, capsys) -> None:
+    """The oracle encodes with the real encoder, catches the file's grids and prints the three costs."""
+    import arm_oracle
+
+    Image.fromarray(synthetic_image(40, 56, 3, seed=8)).save(tmp_path / "photo.png")
+    assert arm_oracle.main([str(tmp_path / "photo.png"), "--effort", "fast", "--quality", "60", "--steps", "5",
+                            "--hidden", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("photo.png, effort fast, quality 60: file ")
+    assert "lc1 (in the file)" in out and "factorised Laplace, ideal" in out and "ARM " in out
+    assert "ARM saving against the whole file:" in out
