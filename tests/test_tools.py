@@ -153,4 +153,25 @@ def test_arm_oracle_reports_lc1_against_the_ideal_models(tmp_path, capsys) -> No
     out = capsys.readouterr().out
     assert out.startswith("photo.png, effort fast, quality 60: file ")
     assert "lc1 (in the file)" in out and "factorised Laplace, ideal" in out and "ARM " in out
+    assert "lc1-context Laplace, ideal" in out
     assert "ARM saving against the whole file:" in out
+
+
+def test_arm_oracle_context_class_is_lc1s_activity_and_parent_flag() -> None:
+    """A = 2|a| + 2|b| + |c| + |d| + |e| + |f| (left, above, above-left, above-right, two left, two above),
+    capped at 15, plus 16 where the co-located parent is non-zero (spec/lc1-latent-coder.md section 4)."""
+    import numpy as np
+
+    import arm_oracle
+
+    parent = np.array([[0, 3], [0, 0]], np.int32)
+    grid = np.array([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 2, -1], [0, 0, 0, 0]], np.int32)
+    x, v = arm_oracle.features([parent, grid])
+    classes = arm_oracle.context_classes(x).reshape(-1)
+    child = classes[4:].reshape(4, 4)
+    # (2, 3): a = 2, b = 0, c = 0, d = 0 (edge), e = 0, f = 0 -> 4; parent (1, 1) = 0
+    # (1, 1): b = 1 above -> 2; parent (0, 0) = 0
+    # (1, 2): c = 1 above-left -> 1; parent (0, 1) = 3 -> +16
+    # (3, 2): b = 2 -> 4, c = 0, d = |-1| = 1, f = 0 -> 5
+    assert (child[2, 3], child[1, 1], child[1, 2], child[3, 2]) == (4, 2, 17, 5)
+    assert np.array_equal(v[4:].reshape(4, 4), grid)
