@@ -31,12 +31,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import saecodec  # noqa: E402
 from saecodec.entropy import latentcoder  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from overfit_point import load_pixels  # noqa: E402
 
 _CAUSAL = [(-2, dx) for dx in range(-2, 3)] + [(-1, dx) for dx in range(-2, 3)] + [(0, -2), (0, -1)]
 _PARENT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
@@ -206,12 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=400, help="Adam steps fitting the ARM (default 400)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    with Image.open(args.image) as opened:
-        pixels = np.asarray(opened.convert("RGB"))
-    if args.crop:
-        ch, cw = (int(v) for v in args.crop.lower().split("x"))
-        y0, x0 = max(0, (pixels.shape[0] - ch) // 2), max(0, (pixels.shape[1] - cw) // 2)
-        pixels = np.ascontiguousarray(pixels[y0 : y0 + ch, x0 : x0 + cw])
+    pixels = load_pixels(args.image, args.crop)
     start = time.perf_counter()
     grids, latent_bytes, file_bytes, psnr = captured_grids(pixels, args.quality, args.effort)
     encode_s = time.perf_counter() - start

@@ -33,6 +33,17 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v)
 
 
+def load_pixels(path: Path, crop: str | None) -> np.ndarray:
+    """The image as (H, W, 3) uint8 RGB; with ``crop`` "HxW", its centre H x W (screening trials run on crops)."""
+    with Image.open(path) as opened:
+        pixels = np.asarray(opened.convert("RGB"))
+    if crop:
+        ch, cw = (int(v) for v in crop.lower().split("x"))
+        y0, x0 = max(0, (pixels.shape[0] - ch) // 2), max(0, (pixels.shape[1] - cw) // 2)
+        pixels = np.ascontiguousarray(pixels[y0:y0 + ch, x0:x0 + cw])
+    return pixels
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -46,12 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warm-up-starts", type=int, help="trial: warm-up starts, the best continued")
     parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
     args = parser.parse_args(argv)
-    with Image.open(args.image) as opened:
-        pixels = np.asarray(opened.convert("RGB"))
-    if args.crop:
-        ch, cw = (int(v) for v in args.crop.lower().split("x"))
-        y0, x0 = max(0, (pixels.shape[0] - ch) // 2), max(0, (pixels.shape[1] - cw) // 2)
-        pixels = np.ascontiguousarray(pixels[y0:y0 + ch, x0:x0 + cw])
+    pixels = load_pixels(args.image, args.crop)
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
     trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps",
