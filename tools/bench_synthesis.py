@@ -5,7 +5,7 @@
 
 For each 1x1 network 6 -> w -> w -> C (6 latent levels, one channel each) and each number of residual layers:
 milliseconds per decode (``synthesize``, uint8 out), per training pass (``forward_backward``) on the whole
-image and on a 256x256 window, per rate proxy (``laplace_rate`` with noise and gradients) and per Adam step
+image and on a 256x256 window, per rate proxy (``laplace_rate`` with noise and gradients; ``context_classes`` and ``class_laplace_rate``) and per Adam step
 (``adam_step`` over every parameter), and the per-step total a trainer pays (pass + rate + Adam), with the
 decoder's multiply-adds per pixel. Medians of --repeat runs after one warm-up (compilation is not timed);
 random weights and latents (the speed does not depend on them). The machine may be shared: the other core
@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import numba  # noqa: E402
 
+from saecodec.kernels import rate as R  # noqa: E402
 from saecodec.kernels import synthesis as S  # noqa: E402
 
 
@@ -72,7 +73,17 @@ def bench(width: int, residual: int, repeat: int, height: int = 512, image_width
         lambda: S.forward_backward(shape, lat, weights, target, (wy, wy + 256, wx, wx + 256), grad_lat, grad_w),
         repeat)
     r["rate"] = median_ms(
-        lambda: S.laplace_rate(lat, noise, shape.offsets, log_scales, grad_lat, grad_ls, 1e-3), repeat)
+        lambda: R.laplace_rate(lat, noise, shape.offsets, log_scales, grad_lat, grad_ls, 1e-3), repeat)
+    parents = R.context_parents(shape.level_channels)
+    classes = np.empty(lat.size, np.int32)
+    class_scales = np.zeros(shape.inputs * R.CONTEXT_CLASSES, np.float32)
+    grad_cs = np.zeros_like(class_scales)
+
+    def class_rate() -> None:
+        R.context_classes(shape.grid_shapes, parents, lat, classes)
+        R.class_laplace_rate(lat, noise, classes, class_scales, grad_lat, grad_cs, 1e-3)
+
+    r["class_rate"] = median_ms(class_rate, repeat)
     step = [0]
 
     def adam() -> None:
@@ -99,7 +110,7 @@ def fixed_costs(repeat: int) -> str:
         parts.append(f"forward_backward R={residual} {us:.0f} us")
     small = np.zeros(100, np.float32)
     offsets = np.array([0, 50, 100])
-    us = 1e3 * median_ms(lambda: S.laplace_rate(small, small, offsets, small[:2], small.copy(), np.zeros(2, np.float32)),
+    us = 1e3 * median_ms(lambda: R.laplace_rate(small, small, offsets, small[:2], small.copy(), np.zeros(2, np.float32)),
                          repeat)
     parts.append(f"laplace_rate {us:.0f} us")
     us = 1e3 * median_ms(lambda: S.adam_step(small, small.copy(), small.copy(), small.copy(), 3, 1e-3), repeat)
@@ -119,15 +130,15 @@ def main() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"768x512 RGB, 6 levels x 1 channel, {numba.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"load average {load:.2f} before the run; median of {args.repeat}, ms")
-    print("| MLP | residual | MAC/px | decode | train full | train 256x256 | rate | Adam | step full |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| MLP | residual | MAC/px | decode | train full | train 256x256 | rate | class rate | Adam | step full |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for width in (int(w) for w in args.widths.split(",")):
         for residual in (int(r) for r in args.residual.split(",")):
             r = bench(width, residual, args.repeat)
             print(f"| 6-{width}-{width}-3 | {residual} | {r['macs']} | {r['decode']:.1f} | {r['train_full']:.1f} | "
-                  f"{r['train_256']:.1f} | {r['rate']:.2f} | {r['adam']:.2f} | {r['step_full']:.1f} |", flush=True)
-    print("(train = forward_backward alone; step full = train full + rate + Adam, what one whole-image training "
-          "step costs in kernels)")
+                  f"{r['train_256']:.1f} | {r['rate']:.2f} | {r['class_rate']:.2f} | {r['adam']:.2f} | {r['step_full']:.1f} |", flush=True)
+    print("(train = forward_backward alone; class rate = context_classes + class_laplace_rate, the proxy priced by "
+          "lc1's contexts; step full = train full + rate + Adam, what one whole-image training step costs in kernels)")
     print(fixed_costs(args.repeat))
 
 

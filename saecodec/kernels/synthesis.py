@@ -22,8 +22,9 @@ Kernels:
   with respect to the latents and every tensor, ADDED to the caller's arrays. float32 or float64 (the dtype
   of the latents; float64 is for gradient checks). Its forward pass runs the decoder's own code, so on the
   whole image its output is the decoder's float output bit for bit (float32).
-* :func:`laplace_rate` -- the rate proxy (bits under a zero-mean Laplace per grid) and its gradients.
 * :func:`adam_step` -- one fused Adam update of a flat parameter array.
+
+The rate proxy the training adds to the distortion is in :mod:`.rate`.
 
 Threads: no kernel is ``parallel=True`` (see :mod:`.threads`: a library cannot choose Numba's threading
 layer). Work is split into row stripes or element ranges handed out by :func:`.threads.run_blocks`; every
@@ -43,10 +44,7 @@ from typing import Sequence, Union
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
-
+from .elementary import exp_nonpositive, lane_total
 from .threads import run_blocks
 
 __all__ = [
@@ -54,7 +52,6 @@ __all__ = [
     "synthesize",
     "synthesize_float",
     "forward_backward",
-    "laplace_rate",
     "adam_step",
     "soft_round_noisy",
     "release_buffers",
@@ -75,8 +72,7 @@ CHUNK = 128
 LANES = 32
 #: Output rows per work item of the latent-gradient pass.
 LATENT_ROWS = 64
-#: Elements per work item of the rate and Adam kernels.
-RATE_ITEM = 1 << 15
+#: Elements per work item of the Adam and soft-rounding kernels.
 ADAM_ITEM = 1 << 16
 SOFT_ROUND_ITEM = 1 << 15
 
@@ -560,25 +556,6 @@ def synthesize_float(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
 # ------------------------------------------------------------------------------------------ training
 
 
-@numba.njit(**_OPTS)
-def _lane_total(lanes, n):
-    """sum lanes[0:n] as float64, folding halves onto each other first (vector adds; lanes is clobbered).
-
-    Reductions over pixels accumulate into one lane per pixel position (an element-wise update, which
-    vectorises without reordering any sum, unlike a running dot product) and are folded here once a stripe."""
-    m = n
-    while m > 16:
-        half = m // 2
-        rest = m - half
-        for x in range(half):
-            lanes[x] += lanes[rest + x]
-        m = rest
-    s = 0.0
-    for x in range(m):
-        s += lanes[x]
-    return s
-
-
 @numba.njit(inline="always", **_OPTS)
 def _lane_mac(lanes, a, b, n):
     """lanes[x % LANES] += a[x] * b[x] for x < n (a full chunk in one pass over the lanes)."""
@@ -807,9 +784,9 @@ def _train_conv_backward_range(r, residual, wts, layout, hw, ww, stripe, obuf, p
                         do[n - 1] += k2 * dp[n - 1]
         pt = part[item]
         for k in range(taps):
-            pt[fo + k] = _lane_total(lanes[k], n)
+            pt[fo + k] = lane_total(lanes[k], n)
         for c in range(c_out):
-            pt[eo + c] = _lane_total(lanes[taps + c], n)
+            pt[eo + c] = lane_total(lanes[taps + c], n)
 
 
 @numba.njit(**_OPTS)
@@ -859,7 +836,7 @@ def _train_mlp_backward_range(lat, grids, rows_i, rows_f, cols_i, cols_f, wts, l
                         dst[xa + x] = src[x]
         pt = part[item]
         for k in range(mlp_end):
-            pt[k] = _lane_total(lanes[k], LANES)
+            pt[k] = lane_total(lanes[k], LANES)
         if residual == 0:
             sse_part[item] = sse
 
@@ -1007,214 +984,17 @@ def forward_backward(shape: SynthesisShape, latents: np.ndarray, tensors: Tensor
     return float(sse)
 
 
-# ---------------------------------------------------------------------------------------- rate proxy
-
-_LN2 = math.log(2.0)
-_INV_LN2 = 1.0 / _LN2
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 in two parts (fdlibm): k * _LN2_HI is exact for |k| < 2^20
-_LN2_LO = 1.90821492927058770002e-10
-_ROUNDER = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer held in the low mantissa bits
-#: Elements per block of the rate kernel's vectorised pass (its sums are folded block by block).
-RATE_BLOCK = 512
-
-
-@intrinsic
-def _f64_from_bits(typingctx, bits):
-    """The float64 whose IEEE pattern is the int64 `bits` (a bitcast, which vectorises)."""
-    if bits != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return types.float64(bits), codegen
-
-
-@intrinsic
-def _bits_from_f64(typingctx, x):
-    """The IEEE pattern of the float64 `x` as an int64."""
-    if x != types.float64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
-
-    return types.int64(x), codegen
-
-
-@numba.njit(inline="always", **_OPTS)
-def _exp_nonpositive(x):
-    """exp(x) for x <= 0 without a libm call, so loops around it vectorise: 2^k exp(r), |r| <= ln2 / 2,
-    Taylor to degree 12 (relative error below 1e-15); flushed at exp(-708) (never 0)."""
-    x = max(x, -708.0)
-    t = x * _INV_LN2 + _ROUNDER
-    k = t - _ROUNDER  # round(x / ln 2)
-    r = (x - k * _LN2_HI) - k * _LN2_LO
-    p = 2.08767569878680989792e-09
-    p = p * r + 2.50521083854417187751e-08
-    p = p * r + 2.75573192239858906526e-07
-    p = p * r + 2.75573192239858906526e-06
-    p = p * r + 2.48015873015873015873e-05
-    p = p * r + 1.98412698412698412698e-04
-    p = p * r + 1.38888888888888888889e-03
-    p = p * r + 8.33333333333333333333e-03
-    p = p * r + 4.16666666666666666667e-02
-    p = p * r + 1.66666666666666666667e-01
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    ki = _bits_from_f64(t) - _bits_from_f64(_ROUNDER)
-    return p * _f64_from_bits((ki + 1023) << 52)
-
-
-@numba.njit(inline="always", **_OPTS)
-def _log2_and_reciprocal(p):
-    """(log2(p), 1 / p) for a normal p > 0 with one division and no libm call: log2 is the exponent plus
-    2 atanh(s) / ln 2, s = (m - 1) / (m + 1), mantissa m in [sqrt(1/2), sqrt(2)) (|s| < 0.172, series to s^19;
-    relative error a few ulp)."""
-    bits = _bits_from_f64(p)
-    e = (bits >> 52) - 1023
-    m = _f64_from_bits((bits & 0xFFFFFFFFFFFFF) | 0x3FF0000000000000)
-    big = m > 1.4142135623730951
-    m = m * 0.5 if big else m
-    e = e + 1 if big else e
-    mp1 = m + 1.0
-    d = 1.0 / (p * mp1)
-    s = (m - 1.0) * (d * p)
-    s2 = s * s
-    q = 1.0 / 19.0
-    q = q * s2 + 1.0 / 17.0
-    q = q * s2 + 1.0 / 15.0
-    q = q * s2 + 1.0 / 13.0
-    q = q * s2 + 1.0 / 11.0
-    q = q * s2 + 1.0 / 9.0
-    q = q * s2 + 1.0 / 7.0
-    q = q * s2 + 1.0 / 5.0
-    q = q * s2 + 1.0 / 3.0
-    q = q * s2 + 1.0
-    return np.float64(e) + (2.0 * s * q) * _INV_LN2, d * mp1
-
-
-@numba.njit(**_OPTS)
-def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, bits_part, need_grad, scale,
-                max_bits, item_size, first, last):
-    """Bits of elements [item * item_size, ...) for items first .. last-1, per item; gradients of
-    scale * bits added to grad_lat and to the item's row of gls_part (per grid).
-
-    Branch-free per element (both the tail and the centre formula, then a select) with polynomial exp and
-    log2, so the element loop vectorises; the sums over elements go through per-block buffers."""
-    total = lat.size
-    grids = log_scales.size
-    vbuf = np.empty(RATE_BLOCK, np.float64)
-    bbuf = np.empty(RATE_BLOCK, np.float64)
-    dbuf = np.empty(RATE_BLOCK, np.float64)
-    gbuf = np.empty(RATE_BLOCK, np.float64)
-    for item in range(first, last):
-        a_i = item * item_size
-        b_i = min(total, a_i + item_size)
-        for j in range(grids):
-            gls_part[item, j] = 0.0
-        bits_sum = 0.0
-        j = 0
-        i = a_i
-        while i < b_i:
-            while offsets[j + 1] <= i:
-                j += 1
-            end = min(b_i, offsets[j + 1])
-            inv_b = math.exp(-np.float64(log_scales[j]))
-            e1 = math.exp(-inv_b)
-            q = -math.expm1(-inv_b)  # 1 - exp(-1/b): P(|v| in [k-0.5, k+0.5]) = e^(-(k-0.5)/b) q / 2
-            tail0 = 1.0 - math.log2(q)  # bits at |v| = 0.5
-            slope = inv_b * _INV_LN2  # d bits / d|v| in the tail
-            dls_tail0 = e1 * inv_b / q * _INV_LN2
-            dls = 0.0
-            for blk in range(i, end, RATE_BLOCK):
-                m = min(RATE_BLOCK, end - blk)
-                lat_b = lat[blk : blk + m]  # slices: indexing from a variable start does not vectorise
-                if has_noise:
-                    noise_b = noise[blk : blk + m]
-                    for t in range(m):
-                        vbuf[t] = lat_b[t] + noise_b[t]
-                else:
-                    for t in range(m):
-                        vbuf[t] = lat_b[t]
-                for t in range(m):
-                    v = vbuf[t]
-                    a = abs(v)
-                    lo = a - 0.5
-                    # centre (|v| < 0.5): P = 1 - (e_lo + e_hi) / 2, e_lo = exp(-(0.5 - a)/b), e_hi = exp(-(a + 0.5)/b)
-                    e_lo = _exp_nonpositive(min(lo, 0.0) * inv_b)
-                    e_hi = e1 / e_lo
-                    p = max(1.0 - 0.5 * e_lo - 0.5 * e_hi, 1e-300)
-                    log2p, inv_p = _log2_and_reciprocal(p)
-                    kp = _INV_LN2 * inv_p
-                    tail = a >= 0.5
-                    bits = lo * slope + tail0 if tail else -log2p
-                    dv = slope if tail else -0.5 * (e_hi - e_lo) * inv_b * kp
-                    dl = dls_tail0 - lo * slope if tail else 0.5 * inv_b * (e_lo * (0.5 - a) + e_hi * (a + 0.5)) * kp
-                    ok = bits < max_bits  # probability floor 2^-max_bits (and NaN): no gradient
-                    bbuf[t] = bits if ok else max_bits
-                    dbuf[t] = dl if ok else 0.0
-                    dv = dv if ok else 0.0
-                    gbuf[t] = dv if v > 0 else -dv
-                if need_grad:
-                    grad_b = grad_lat[blk : blk + m]
-                    for t in range(m):
-                        grad_b[t] += scale * gbuf[t]
-                bits_sum += _lane_total(bbuf, m)
-                dls += _lane_total(dbuf, m)
-            if need_grad:
-                gls_part[item, j] += scale * dls
-            i = end
-        bits_part[item] = bits_sum
-
-
-def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndarray, log_scales: np.ndarray,
-                 grad_latents: np.ndarray | None = None, grad_log_scales: np.ndarray | None = None,
-                 grad_scale: float = 1.0, *, max_bits: float = 16.0) -> float:
-    """The rate proxy: total bits of v = latents + noise under a zero-mean Laplace of scale exp(log_scales[j])
-    for grid j (elements offsets[j] .. offsets[j+1]-1; SynthesisShape.offsets), one value's probability being
-    the mass on [v - 0.5, v + 0.5], floored at 2^-max_bits. Adds grad_scale times the gradient of the bits to
-    grad_latents and grad_log_scales when given (zero where the floor applies). noise None: no noise."""
-    lat = latents
-    total = lat.size
-    grids = log_scales.size
-    if lat.ndim != 1 or offsets.shape != (grids + 1,) or int(offsets[-1]) != total or int(offsets[0]) != 0:
-        raise ValueError("offsets must be the grid starts of the flat latents plus their count")
-    has_noise = noise is not None
-    if noise is None:
-        noise = lat
-    elif noise.shape != lat.shape or noise.dtype != lat.dtype:
-        raise ValueError("noise must be like latents")
-    need_grad = grad_latents is not None
-    if need_grad:
-        if grad_latents.shape != lat.shape or grad_log_scales is None or grad_log_scales.shape != (grids,):
-            raise ValueError("gradients must be like latents and log_scales")
-        g_lat = grad_latents
-    else:
-        g_lat = lat
-    items = max(1, -(-total // RATE_ITEM))
-    gls_part = np.empty((items, grids), np.float64)
-    bits_part = np.empty(items, np.float64)
-    run_blocks(_rate_range, items, 1,
-               (lat, noise, has_noise, np.asarray(offsets, np.int64), log_scales, g_lat, gls_part, bits_part,
-                need_grad, float(grad_scale), float(max_bits), RATE_ITEM))
-    if need_grad:
-        grad_log_scales += gls_part.sum(axis=0).astype(grad_log_scales.dtype)
-    return float(bits_part.sum())
-
-
 # ----------------------------------------------------------------------------------------- soft rounding
 
 
 @numba.njit(inline="always", **_OPTS)
 def _soft_round(x, inv_t, c):
     """softround(x, t) = floor(x) + 1/2 + c tanh((x - floor(x) - 1/2) / t), c = 1 / (2 tanh(1 / 2t)); and its
-    slope c (1 - tanh^2) / t. tanh |z| = (1 - e) / (1 + e), e = exp(-2 |z|) by _exp_nonpositive: no libm call,
+    slope c (1 - tanh^2) / t. tanh |z| = (1 - e) / (1 + e), e = exp(-2 |z|) by exp_nonpositive: no libm call,
     so the loop vectorises (math.tanh made this kernel a fifth of a training step)."""
     f = math.floor(x)
     z = (x - f - 0.5) * inv_t
-    e = _exp_nonpositive(-2.0 * abs(z))
+    e = exp_nonpositive(-2.0 * abs(z))
     th = (1.0 - e) / (1.0 + e)
     th = th if z >= 0.0 else -th
     return f + 0.5 + c * th, (c * inv_t) * (1.0 - th * th)
