@@ -6,11 +6,14 @@ these tests check that its parts do what they say on tiny images.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 import saecodec
 from saecodec.format.header import ImageInfo
+from saecodec.kernels import rate as R
 from saecodec.kernels.synthesis import synthesize_float
 from saecodec.model import overfit as trainer_module
 from saecodec.profiles.overfit import EFFORTS, model_for
@@ -33,10 +36,10 @@ def test_half_image_is_the_rounded_2x2_means_with_odd_sides_repeated(height: int
             assert np.array_equal(half[y, x], np.rint(block.mean(axis=(0, 1))).astype(np.uint8))
 
 
-def _trainer(image: np.ndarray, seed: int = 0) -> trainer_module._Trainer:
+def _trainer(image: np.ndarray, seed: int = 0, rate_contexts: bool = False) -> trainer_module._Trainer:
     info = ImageInfo(image.shape[0], image.shape[1], "RGB")
     model = model_for(info, EFFORTS["fast"])
-    return trainer_module._Trainer(image, info, model, 100, 0.02, 1e-4, seed, None)
+    return trainer_module._Trainer(image, info, model, 100, 0.02, 1e-4, seed, None, rate_contexts=rate_contexts)
 
 
 def _mse(trainer: trainer_module._Trainer) -> float:
@@ -126,3 +129,34 @@ def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monk
     assert len(created) == 3 and sorted(counts) == [20, 20, 100] and counts[winner] == 100
     fine = warmed.model.levels[0] * 48 * 64
     assert np.array_equal(warmed.params.latents[fine:], created[winner].params.latents)
+
+
+def test_rate_priced_by_context_class_trains_a_scale_per_grid_and_class() -> None:
+    """With rate_contexts the proxy has CONTEXT_CLASSES log-scales a grid; the warm-up hands the coarse grids'
+    class scales over (level 0's stay at their start), and the full-resolution training moves them too; the
+    file it writes decodes like any other."""
+    image = synthetic_image(48, 64, 3, seed=7)
+    trainer = _trainer(image, rate_contexts=True)
+    grids, classes = len(trainer.model.grid_shapes(trainer.image)), R.CONTEXT_CLASSES
+    assert trainer.params.log_scales.size == grids * classes
+    plain = _trainer(image)
+    assert plain.params.log_scales.size == grids
+    assert trainer.params.flat.size == plain.params.flat.size + grids * (classes - 1)
+    trainer_module.warm_up(trainer, 100, 0.02, seed=0)
+    scales = trainer.params.log_scales
+    assert not np.any(scales[:classes]) and np.any(scales[classes:])
+    warmed = scales.copy()
+    losses = [trainer.step(ste=False) for _ in range(30)]
+    assert np.any(trainer.params.log_scales[:classes] != warmed[:classes])
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert np.all(np.isfinite(trainer.params.flat))
+
+
+def test_an_effort_with_rate_contexts_writes_a_file_that_decodes(monkeypatch) -> None:
+    image = synthetic_image(24, 32, 3, seed=8)
+    fast = EFFORTS["fast"]
+    monkeypatch.setitem(EFFORTS, "fast", replace(fast, rate_contexts=True, steps=60, warm_up_steps=40))
+    result = saecodec.encode_with_stats(image, KEY, effort="fast", quality=60)
+    decoded = saecodec.decode(result.data, KEY)
+    assert decoded.shape == image.shape
+    assert result.psnr == pytest.approx(saecodec.metrics.psnr(image, decoded), abs=1e-9)

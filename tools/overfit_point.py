@@ -6,8 +6,8 @@
 
 With only --effort, the file is what ``saecodec.encode(..., profile="overfit")`` writes (every byte counted,
 PSNR of what ``decode`` returns, encode and decode timed). A decoder shape or step count other than an
-effort's (--levels, --hidden, --residual, --steps, --warm-up-steps) is a trial: it runs the same trainer and
-container with that shape, which the effort table does not offer. --crop HxW takes the centre of the image
+effort's (--levels, --hidden, --residual, --steps, --warm-up-steps, --warm-up-starts, --rate-contexts) is a
+trial: it runs the same trainer and container with that shape, which the effort table does not offer. --crop HxW takes the centre of the image
 (trials on a quarter of a photograph run four times faster). Either way the rd profile is then encoded with
 ``target_bpp`` equal to the overfit file's rate, and both are printed with their difference.
 """
@@ -55,20 +55,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="trial: training steps on the whole image")
     parser.add_argument("--warm-up-steps", type=int, help="trial: warm-up steps on the half-resolution image")
     parser.add_argument("--warm-up-starts", type=int, help="trial: warm-up starts, the best continued")
+    parser.add_argument("--rate-contexts", action="store_const", const=True,
+                        help="trial: rate proxy with a Laplace scale per lc1 context class")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
     args = parser.parse_args(argv)
     pixels = load_pixels(args.image, args.crop)
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
     trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps",
-                                                          "warm_up_starts")
+                                                          "warm_up_starts", "rate_contexts")
              if getattr(args, name) is not None}
     effort = replace(base, **trial)
     saved = overfit.EFFORTS[args.effort]
     overfit.EFFORTS[args.effort] = effort  # a trial shape goes through the same encoder and container
     try:
         start = time.perf_counter()
-        result = saecodec.encode_with_stats(pixels, key, profile="overfit", effort=args.effort, quality=args.quality)
+        result = saecodec.encode_with_stats(pixels, key, profile="overfit", effort=args.effort, quality=args.quality,
+                                           seed=args.seed)
         encode_s = time.perf_counter() - start
     finally:
         overfit.EFFORTS[args.effort] = saved
@@ -80,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     shape = f"levels {list(header.model.levels)}, hidden {list(header.model.hidden)}, residual {header.model.residual}"
     size = f" {pixels.shape[0]}x{pixels.shape[1]} crop," if args.crop else ""
     print(f"{args.image.name}{size} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
-          f"quality {args.quality:g}, {effort.warm_up_steps} warm-up ({effort.warm_up_starts} starts) + {effort.steps} steps, {shape}, {header.model.macs_per_pixel()} MAC/px: "
+          f"quality {args.quality:g}, seed {args.seed}, {effort.warm_up_steps} warm-up ({effort.warm_up_starts} starts) + "
+          f"{effort.steps} steps, rate proxy per {'context class' if effort.rate_contexts else 'grid'}, {shape}, "
+          f"{header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)
     return 0

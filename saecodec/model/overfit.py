@@ -27,6 +27,7 @@ import numpy as np
 
 from ..entropy.latentcoder import encode_latents, encode_weights
 from ..format.header import OVERFIT_VERSION, ImageInfo, OverfitModelInfo, OverfitQuantInfo
+from ..kernels import rate as R
 from ..kernels import synthesis as K
 from ..kernels.colour import downsample2
 from ..profiles.common import FileSize, PlainImage, Progress
@@ -40,6 +41,7 @@ _STE_FRACTION = 0.05  # last part of the schedule trains with rounded latents (s
 _TEMPERATURES = (0.5, 0.05)  # soft rounding's temperature, linear from first to last over the full-image steps
 _WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
 _WARM_UP_TRIAL = 0.15  # fraction of the warm-up each start trains before the best one is continued (stage7.md)
+_CONTEXT_SCALE_LR = 5.0  # the context classes' log-scales learn this many times faster (stage8.md's screening)
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
 _PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
@@ -68,19 +70,21 @@ class _Candidate:
 class _Parameters:
     """All trainable values in one float32 array (one Adam kernel call a step), with named views."""
 
-    def __init__(self, model: OverfitModelInfo, image: ImageInfo, rng: np.random.Generator) -> None:
+    def __init__(self, model: OverfitModelInfo, image: ImageInfo, rng: np.random.Generator,
+                 scales_per_grid: int = 1) -> None:
         self.shape = synthesis_shape(model, image)
         self.latent_count = self.shape.latent_count
         self.grids = len(model.grid_shapes(image))
+        self.scales_per_grid = scales_per_grid  # the rate proxy's Laplace scales: 1, or one per context class
         self.tensor_sizes = model.tensor_sizes()
-        total = self.latent_count + self.grids + sum(self.tensor_sizes)
+        total = self.latent_count + self.grids * scales_per_grid + sum(self.tensor_sizes)
         self.flat = np.zeros(total, dtype=np.float32)
         self.latents, self.log_scales, self.tensors = self.views(self.flat)
         self._initialise(model, rng)
 
     def views(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """(latents, log scales, tensors in file order) of an array of this layout."""
-        scales_end = self.latent_count + self.grids
+        scales_end = self.latent_count + self.grids * self.scales_per_grid
         tensors, start = [], scales_end
         for size in self.tensor_sizes:
             tensors.append(flat[start : start + size])
@@ -115,12 +119,14 @@ def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[in
 
 class _Trainer:
     def __init__(self, colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, steps: int, lr: float,
-                 lam: float, seed: int, file_size: FileSize | None, decay: bool = True) -> None:
+                 lam: float, seed: int, file_size: FileSize | None, decay: bool = True,
+                 rate_contexts: bool = False) -> None:
         self.colour, self.image, self.model = colour, image, model
         self.pixels = image.height * image.width
         self.target = (colour.astype(np.float32) / np.float32(255.0))
         self.rng = np.random.default_rng(seed)
-        self.params = _Parameters(model, image, self.rng)
+        self.rate_contexts = rate_contexts
+        self.params = _Parameters(model, image, self.rng, R.CONTEXT_CLASSES if rate_contexts else 1)
         self.grad = np.zeros_like(self.params.flat)
         self.grad_latents, self.grad_log_scales, self.grad_tensors = self.params.views(self.grad)
         self.m = np.zeros_like(self.params.flat)
@@ -132,7 +138,22 @@ class _Trainer:
         self.noise = np.empty(self.params.latent_count, dtype=np.float32)
         self.seen = np.empty(self.params.latent_count, dtype=np.float32)
         self.slope = np.empty(self.params.latent_count, dtype=np.float32)  # d seen / d latents
+        if rate_contexts:
+            self.parents = R.context_parents(self.params.shape.level_channels)
+            self.classes = np.empty(self.params.latent_count, dtype=np.int32)
         self.t = 0
+
+    def _rate(self, values: np.ndarray, noise: np.ndarray | None) -> float:
+        """Bits of values (+ noise) under the rate proxy, gradients (times lambda per pixel) added. With
+        contexts, each latent's class comes from the rounded latents as they stand (lc1 codes those)."""
+        p = self.params
+        scale = self.lam / self.pixels
+        if not self.rate_contexts:
+            return R.laplace_rate(values, noise, self.offsets, p.log_scales, self.grad_latents,
+                                  self.grad_log_scales, scale)
+        R.context_classes(p.shape.grid_shapes, self.parents, p.latents, self.classes)
+        return R.class_laplace_rate(values, noise, self.classes, p.log_scales, self.grad_latents,
+                                    self.grad_log_scales, scale)
 
     def step(self, ste: bool) -> float:
         """One Adam step on the whole image; returns the training loss."""
@@ -146,22 +167,28 @@ class _Trainer:
             np.rint(p.latents, out=self.seen)
             sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, window, self.grad_latents,
                                      self.grad_tensors, grad_scale=1.0 / values)
-            bits = K.laplace_rate(p.latents, self.noise, self.offsets, p.log_scales, self.grad_latents,
-                                  self.grad_log_scales, self.lam / self.pixels)
+            bits = self._rate(p.latents, self.noise)
         else:  # both see the soft-rounded noisy latents; the chain rule through them ends at the latents
             temperature = _TEMPERATURES[0] + (_TEMPERATURES[1] - _TEMPERATURES[0]) * fraction
             K.soft_round_noisy(p.latents, self.noise, temperature, self.seen, self.slope)
             sse = K.forward_backward(p.shape, self.seen, p.tensors, self.target, window, self.grad_latents,
                                      self.grad_tensors, grad_scale=1.0 / values)
-            bits = K.laplace_rate(self.seen, None, self.offsets, p.log_scales, self.grad_latents,
-                                  self.grad_log_scales, self.lam / self.pixels)
+            bits = self._rate(self.seen, None)
             self.grad_latents *= self.slope
         self.t += 1
         fraction = self.t / self.steps
         lr = self.lr
         if self.decay:
             lr *= _FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
-        K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
+        if not self.rate_contexts:
+            K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
+        else:  # the class scales, each seen by few latents, at a higher rate (docs/overfit/stage8.md)
+            latents_end = p.latent_count
+            scales_end = latents_end + p.log_scales.size
+            for lo, hi, rate in ((0, latents_end, lr), (latents_end, scales_end, lr * _CONTEXT_SCALE_LR),
+                                 (scales_end, p.flat.size, lr)):
+                K.adam_step(p.flat[lo:hi], self.grad[lo:hi], self.m[lo:hi], self.v[lo:hi], self.t, rate,
+                            _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
         return sse / values + self.lam * bits / self.pixels
 
     def candidate(self, precision: int) -> _Candidate:
@@ -190,7 +217,7 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
                    file_size: FileSize, progress: Progress) -> PlainImage:
     """Train on the (H, W, C) uint8 colour planes and return the weights and latents sections."""
     trainer = _Trainer(colour, image, model, effort.steps, effort.learning_rate, settings.lam, settings.seed,
-                       file_size)
+                       file_size, rate_contexts=effort.rate_contexts)
     status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
     warm_up_steps = effort.warm_up_steps if can_warm_up(model, image) else 0
     starts = effort.warm_up_starts
@@ -259,7 +286,8 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int, starts: int = 1
     done = 0
     warm, warm_score = None, math.inf
     for k in range(starts):
-        candidate = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1 + k, None, decay=False)
+        candidate = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1 + k, None, decay=False,
+                             rate_contexts=trainer.rate_contexts)
         losses = []
         for _ in range(trial):
             losses.append(candidate.step(ste=False))
@@ -278,7 +306,7 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int, starts: int = 1
     full, part = trainer.params, warm.params
     fine = model.levels[0]
     full.latents[fine * image.height * image.width:] = part.latents
-    full.log_scales[fine:] = part.log_scales
+    full.log_scales[fine * full.scales_per_grid:] = part.log_scales  # per grid, or per grid and class
     out, inputs = model.layer_shapes()[0]
     full.tensors[0].reshape(out, inputs)[:, fine:] = part.tensors[0].reshape(out, inputs - fine)
     for mine, theirs in zip(full.tensors[1:], part.tensors[1:]):

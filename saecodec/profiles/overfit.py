@@ -40,6 +40,7 @@ class Effort:
     learning_rate: float
     warm_up_steps: int = 0  # steps on the half-resolution image first (a quarter of the cost each)
     warm_up_starts: int = 1  # warm-up starts tried, the best continued (model.overfit.warm_up)
+    rate_contexts: bool = False  # rate proxy: a Laplace scale per lc1 context class, not per grid (kernels.rate)
 
 
 #: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
