@@ -129,6 +129,9 @@ def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monk
     assert len(created) == 3 and sorted(counts) == [20, 20, 100] and counts[winner] == 100
     fine = warmed.model.levels[0] * 48 * 64
     assert np.array_equal(warmed.params.latents[fine:], created[winner].params.latents)
+    created.clear()
+    trainer_module.warm_up(_trainer(image), 6, 0.02, seed=0, starts=3)  # no room for a trial: one start
+    assert len(created) == 1 and len(losses[id(created[0])]) == 6
 
 
 def test_rate_priced_by_context_class_trains_a_scale_per_grid_and_class() -> None:
