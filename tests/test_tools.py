@@ -175,3 +175,28 @@ def test_arm_oracle_context_class_is_lc1s_activity_and_parent_flag() -> None:
     # (3, 2): b = 2 -> 4, c = 0, d = |-1| = 1, f = 0 -> 5
     assert (child[2, 3], child[1, 1], child[1, 2], child[3, 2]) == (4, 2, 17, 5)
     assert np.array_equal(v[4:].reshape(4, 4), grid)
+
+
+def test_arm_oracle_agrees_with_the_training_kernels() -> None:
+    """The oracle's numpy Laplace at zero mean is the kernels' rate proxy (laplace_rate), and its context
+    classes are the kernels' (context_classes, less the grid's 32 a grid): the oracle prices what training does."""
+    import numpy as np
+
+    import arm_oracle
+    from saecodec.kernels import rate
+
+    rng = np.random.default_rng(4)
+    v = rng.integers(-9, 10, 3000).astype(np.float64)
+    for log_b in (-1.0, 0.3, 2.0):
+        ours = arm_oracle.laplace_bits(v, np.zeros_like(v), np.full_like(v, log_b)).sum()
+        kernel = rate.laplace_rate(v, None, np.array([0, v.size]), np.array([log_b]))
+        assert ours == pytest.approx(kernel, rel=1e-9)
+    coarse = (rng.integers(-2, 3, (5, 7)) * rng.integers(0, 2, (5, 7))).astype(np.int32)
+    fine = (rng.integers(-3, 4, (10, 13)) * rng.integers(0, 2, (10, 13))).astype(np.int32)
+    x, _ = arm_oracle.features([coarse, fine])  # coding order: the coarse grid first, the fine one's parent
+    theirs = arm_oracle.context_classes(x)
+    latents = np.concatenate([fine.ravel(), coarse.ravel()]).astype(np.float32)  # layout: level 0 first
+    classes = np.empty(latents.size, np.int32)
+    rate.context_classes([fine.shape, coarse.shape], rate.context_parents((1, 1)), latents, classes)
+    assert np.array_equal(classes[:fine.size], theirs[coarse.size:])
+    assert np.array_equal(classes[fine.size:] - rate.CONTEXT_CLASSES, theirs[:coarse.size])
