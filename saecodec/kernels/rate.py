@@ -119,18 +119,13 @@ def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, 
                 gls_part[item, j] += scale * dls
             i = end
         bits_part[item] = bits_sum
-def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndarray, log_scales: np.ndarray,
-                 grad_latents: np.ndarray | None = None, grad_log_scales: np.ndarray | None = None,
-                 grad_scale: float = 1.0, *, max_bits: float = 16.0) -> float:
-    """The rate proxy: total bits of v = latents + noise under a zero-mean Laplace of scale exp(log_scales[j])
-    for grid j (elements offsets[j] .. offsets[j+1]-1; SynthesisShape.offsets), one value's probability being
-    the mass on [v - 0.5, v + 0.5], floored at 2^-max_bits. Adds grad_scale times the gradient of the bits to
-    grad_latents and grad_log_scales when given (zero where the floor applies). noise None: no noise."""
-    lat = latents
-    total = lat.size
-    grids = log_scales.size
-    if lat.ndim != 1 or offsets.shape != (grids + 1,) or int(offsets[-1]) != total or int(offsets[0]) != 0:
-        raise ValueError("offsets must be the grid starts of the flat latents plus their count")
+
+
+def _run_rate(kernel, lat: np.ndarray, noise: np.ndarray | None, layout: np.ndarray, scales: np.ndarray,
+              log_scales: np.ndarray, grad_latents: np.ndarray | None, grad_log_scales: np.ndarray | None,
+              grad_scale: float, max_bits: float) -> float:
+    """Both proxies' driver: checks noise and gradients, runs `kernel` (with `layout`, the grid offsets or the
+    classes, and `scales`, its form of the log-scales) over items of RATE_ITEM elements, reduces in item order."""
     has_noise = noise is not None
     if noise is None:
         noise = lat
@@ -138,21 +133,34 @@ def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndar
         raise ValueError("noise must be like latents")
     need_grad = grad_latents is not None
     if need_grad:
-        if grad_latents.shape != lat.shape or grad_log_scales is None or grad_log_scales.shape != (grids,):
+        if grad_latents.shape != lat.shape or grad_log_scales is None or grad_log_scales.shape != log_scales.shape:
             raise ValueError("gradients must be like latents and log_scales")
         g_lat = grad_latents
     else:
         g_lat = lat
-    items = max(1, -(-total // RATE_ITEM))
-    gls_part = np.empty((items, grids), np.float64)
+    items = max(1, -(-lat.size // RATE_ITEM))
+    gls_part = np.empty((items, log_scales.size), np.float64)
     bits_part = np.empty(items, np.float64)
-    run_blocks(_rate_range, items, 1,
-               (lat, noise, has_noise, np.asarray(offsets, np.int64), log_scales, g_lat, gls_part, bits_part,
-                need_grad, float(grad_scale), float(max_bits), RATE_ITEM))
+    run_blocks(kernel, items, 1, (lat, noise, has_noise, layout, scales, g_lat, gls_part, bits_part, need_grad,
+                                  float(grad_scale), float(max_bits), RATE_ITEM))
     if need_grad:
         grad_log_scales += gls_part.sum(axis=0).astype(grad_log_scales.dtype)
     return float(bits_part.sum())
 
+
+def laplace_rate(latents: np.ndarray, noise: np.ndarray | None, offsets: np.ndarray, log_scales: np.ndarray,
+                 grad_latents: np.ndarray | None = None, grad_log_scales: np.ndarray | None = None,
+                 grad_scale: float = 1.0, *, max_bits: float = 16.0) -> float:
+    """The rate proxy: total bits of v = latents + noise under a zero-mean Laplace of scale exp(log_scales[j])
+    for grid j (elements offsets[j] .. offsets[j+1]-1; SynthesisShape.offsets), one value's probability being
+    the mass on [v - 0.5, v + 0.5], floored at 2^-max_bits. Adds grad_scale times the gradient of the bits to
+    grad_latents and grad_log_scales when given (zero where the floor applies). noise None: no noise."""
+    grids = log_scales.size
+    if latents.ndim != 1 or offsets.shape != (grids + 1,) or int(offsets[-1]) != latents.size \
+            or int(offsets[0]) != 0:
+        raise ValueError("offsets must be the grid starts of the flat latents plus their count")
+    return _run_rate(_rate_range, latents, noise, np.asarray(offsets, np.int64), log_scales, log_scales,
+                     grad_latents, grad_log_scales, grad_scale, max_bits)
 
 
 # ------------------------------------------------------------------- one scale per lc1 context class
@@ -312,30 +320,9 @@ def class_laplace_rate(latents: np.ndarray, noise: np.ndarray | None, classes: n
                        grad_scale: float = 1.0, *, max_bits: float = 16.0) -> float:
     """laplace_rate with a scale per class: element i of v = latents + noise has scale exp(log_scales[classes[i]])
     (classes int32, from context_classes). Gradients added as laplace_rate's, per class."""
-    lat = latents
-    total = lat.size
-    if lat.ndim != 1 or classes.shape != lat.shape or classes.dtype != np.int32:
+    if latents.ndim != 1 or classes.shape != latents.shape or classes.dtype != np.int32:
         raise ValueError("classes must be an int32 array like the flat latents")
-    if total and (int(classes.min()) < 0 or int(classes.max()) >= log_scales.size):
-        raise ValueError("a class has no scale")
-    has_noise = noise is not None
-    if noise is None:
-        noise = lat
-    elif noise.shape != lat.shape or noise.dtype != lat.dtype:
-        raise ValueError("noise must be like latents")
-    need_grad = grad_latents is not None
-    if need_grad:
-        if grad_latents.shape != lat.shape or grad_log_scales is None or grad_log_scales.shape != log_scales.shape:
-            raise ValueError("gradients must be like latents and log_scales")
-        g_lat = grad_latents
-    else:
-        g_lat = lat
-    items = max(1, -(-total // RATE_ITEM))
-    gls_part = np.empty((items, log_scales.size), np.float64)
-    bits_part = np.empty(items, np.float64)
-    run_blocks(_class_rate_range, items, 1,
-               (lat, noise, has_noise, classes, _class_tables(log_scales), g_lat, gls_part, bits_part, need_grad,
-                float(grad_scale), float(max_bits), RATE_ITEM))
-    if need_grad:
-        grad_log_scales += gls_part.sum(axis=0).astype(grad_log_scales.dtype)
-    return float(bits_part.sum())
+    if latents.size and (int(classes.min()) < 0 or int(classes.max()) >= log_scales.size):
+        raise ValueError("a class has no scale")  # checked: the kernel indexes its tables without bounds checks
+    return _run_rate(_class_rate_range, latents, noise, classes, _class_tables(log_scales), log_scales,
+                     grad_latents, grad_log_scales, grad_scale, max_bits)
