@@ -1,7 +1,8 @@
 """Training the overfit profile's latents and synthesis network on one image, at encode time.
 
-Loss ``MSE + lambda * bpp`` (MSE of RGB in [0, 1]; bpp from a factorised Laplace proxy of the latents' code
-length), Adam, cosine learning-rate decay. Most of the schedule the network and the rate see soft-rounded noisy
+Loss ``MSE + lambda * bpp`` (MSE of RGB in [0, 1]; bpp from a Laplace proxy of the latents' code length, one
+scale per grid or, with ``Effort.rate_contexts``, per grid and lc1 context class: kernels.rate), Adam, cosine
+learning-rate decay. Most of the schedule the network and the rate see soft-rounded noisy
 latents, softround(softround(y, t) + u, t) as in C3 and Cool-chic 3, the temperature t falling from 0.5 to 0.05 so
 that the latents become rounded ones gradually; straight-through rounding ends it (the rate then on the noisy
 latents, or nothing would pull a latent at 0 back). Uniform noise alone and straight-through rounding left a gap
