@@ -129,9 +129,18 @@ def test_several_warm_up_starts_continue_the_one_with_the_lowest_trial_loss(monk
     assert len(created) == 3 and sorted(counts) == [20, 20, 100] and counts[winner] == 100
     fine = warmed.model.levels[0] * 48 * 64
     assert np.array_equal(warmed.params.latents[fine:], created[winner].params.latents)
-    created.clear()
-    trainer_module.warm_up(_trainer(image), 6, 0.02, seed=0, starts=3)  # no room for a trial: one start
-    assert len(created) == 1 and len(losses[id(created[0])]) == 6
+    built: list[int] = []
+    init = trainer_module._Trainer.__init__
+
+    def counting_init(self: trainer_module._Trainer, colour: np.ndarray, *args, **kwargs) -> None:
+        built.append(colour.shape[0])
+        init(self, colour, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module._Trainer, "__init__", counting_init)
+    full = _trainer(image)
+    assert trainer_module.warm_up_trial(4, 3) == 0  # 20 % of 4 steps: no room for a trial, so one start
+    trainer_module.warm_up(full, 4, 0.02, seed=0, starts=3)
+    assert built == [48, 24]
 
 
 def test_rate_priced_by_context_class_trains_a_scale_per_grid_and_class() -> None:
