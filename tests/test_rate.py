@@ -24,6 +24,25 @@ def ref_bits(v: np.ndarray, log_b: float, max_bits: float) -> np.ndarray:
 
 
 
+def check_gradients(rate_of, lat: np.ndarray, log_scales: np.ndarray, gl: np.ndarray, gls: np.ndarray,
+                    indices: list, scale: float, ls_rel: float, ls_abs: float | None = None) -> None:
+    """gl and gls (the kernel's gradients times `scale`) against central differences of rate_of(lat, log_scales)
+    at the latents `indices` and at every log-scale."""
+    eps = 1e-6
+    for i in indices:
+        up, down = lat.copy(), lat.copy()
+        up[i] = lat[i] + eps
+        down[i] = lat[i] - eps
+        num = scale * (rate_of(up, log_scales) - rate_of(down, log_scales)) / (2 * eps)
+        assert gl[i] == pytest.approx(num, rel=1e-5, abs=1e-7)
+    for k in range(log_scales.size):
+        up, down = log_scales.copy(), log_scales.copy()
+        up[k] = log_scales[k] + eps
+        down[k] = log_scales[k] - eps
+        num = scale * (rate_of(lat, up) - rate_of(lat, down)) / (2 * eps)
+        assert gls[k] == pytest.approx(num, rel=ls_rel, abs=ls_abs)
+
+
 def test_laplace_rate():
     shape = S.SynthesisShape(20, 30, 3, (1, 1, 1), (4,), 0)
     rng = np.random.default_rng(51)
@@ -39,22 +58,8 @@ def test_laplace_rate():
     want = sum(ref_bits(lat[a:b] + noise[a:b], ls, 16.0).sum() for a, b, ls in zip(off[:-1], off[1:], log_scales))
     assert bits == pytest.approx(want, rel=1e-9)
     assert np.all(gl[50:60] == 0)  # floored
-    eps = 1e-6
     idx = list(rng.choice(lat.size, 40, replace=False)) + [0, 1, 55]
-    for i in idx:
-        def total(x):
-            v = lat.copy()
-            v[i] = x
-            return R.laplace_rate(v, noise, off, log_scales)
-        num = 0.25 * (total(lat[i] + eps) - total(lat[i] - eps)) / (2 * eps)
-        assert gl[i] == pytest.approx(num, rel=1e-5, abs=1e-7)
-    for j in range(3):
-        def total_ls(x):
-            ls = log_scales.copy()
-            ls[j] = x
-            return R.laplace_rate(lat, noise, off, ls)
-        num = 0.25 * (total_ls(log_scales[j] + eps) - total_ls(log_scales[j] - eps)) / (2 * eps)
-        assert gls[j] == pytest.approx(num, rel=1e-6)
+    check_gradients(lambda v, ls: R.laplace_rate(v, noise, off, ls), lat, log_scales, gl, gls, idx, 0.25, 1e-6)
     # extreme scales: the centre's exp underflows (b = e^-8), wide distributions (b = e^7)
     for ls in (-8.0, -3.0, 4.0, 7.0):
         one = np.array([ls])
@@ -155,22 +160,10 @@ def test_class_laplace_rate_bits_and_gradients() -> None:
     bits = R.class_laplace_rate(lat, noise, classes, log_scales, gl, gls, 0.25)
     assert bits == pytest.approx(ref_bits(lat + noise, log_scales[classes], 16.0).sum(), rel=1e-9)
     assert np.all(gl[40:50] == 0) and gls[9] == 0
-    eps = 1e-6
     rng = np.random.default_rng(8)
-    for i in list(rng.choice(lat.size, 30, replace=False)) + [0, 1, 45]:
-        def total(x: float) -> float:
-            v = lat.copy()
-            v[i] = x
-            return R.class_laplace_rate(v, noise, classes, log_scales)
-        num = 0.25 * (total(lat[i] + eps) - total(lat[i] - eps)) / (2 * eps)
-        assert gl[i] == pytest.approx(num, rel=1e-5, abs=1e-7)
-    for k in range(10):
-        def total_ls(x: float) -> float:
-            ls = log_scales.copy()
-            ls[k] = x
-            return R.class_laplace_rate(lat, noise, classes, ls)
-        num = 0.25 * (total_ls(log_scales[k] + eps) - total_ls(log_scales[k] - eps)) / (2 * eps)
-        assert gls[k] == pytest.approx(num, rel=1e-6, abs=1e-9)
+    idx = list(rng.choice(lat.size, 30, replace=False)) + [0, 1, 45]
+    check_gradients(lambda v, ls: R.class_laplace_rate(v, noise, classes, ls), lat, log_scales, gl, gls, idx, 0.25,
+                    1e-6, 1e-9)
 
 
 def test_one_class_per_grid_is_the_per_grid_proxy() -> None:

@@ -67,6 +67,20 @@ def _scale_constants(log_scale):
     return inv_b, e1, inv_b * INV_LN2, 1.0 - math.log2(q), e1 * inv_b / q * INV_LN2
 
 
+@numba.njit(inline="always", **OPTS)
+def _load_block(lat, noise, has_noise, blk, m, vbuf):
+    """vbuf[:m] = lat + noise (or lat) over elements blk .. blk+m-1, through slices: indexing from a variable
+    start does not vectorise."""
+    lat_b = lat[blk : blk + m]
+    if has_noise:
+        noise_b = noise[blk : blk + m]
+        for t in range(m):
+            vbuf[t] = lat_b[t] + noise_b[t]
+    else:
+        for t in range(m):
+            vbuf[t] = lat_b[t]
+
+
 # ------------------------------------------------------------------------------------- one scale per grid
 
 
@@ -98,14 +112,7 @@ def _rate_range(lat, noise, has_noise, offsets, log_scales, grad_lat, gls_part, 
             dls = 0.0
             for blk in range(i, end, RATE_BLOCK):
                 m = min(RATE_BLOCK, end - blk)
-                lat_b = lat[blk : blk + m]  # slices: indexing from a variable start does not vectorise
-                if has_noise:
-                    noise_b = noise[blk : blk + m]
-                    for t in range(m):
-                        vbuf[t] = lat_b[t] + noise_b[t]
-                else:
-                    for t in range(m):
-                        vbuf[t] = lat_b[t]
+                _load_block(lat, noise, has_noise, blk, m, vbuf)
                 for t in range(m):
                     bbuf[t], dbuf[t], gbuf[t] = _laplace_element(vbuf[t], inv_b, e1, slope, tail0, dls_tail0,
                                                                  max_bits)
@@ -289,15 +296,8 @@ def _class_rate_range(lat, noise, has_noise, classes, tab, grad_lat, gls_part, b
         bits_sum = 0.0
         for blk in range(a_i, b_i, RATE_BLOCK):
             m = min(RATE_BLOCK, b_i - blk)
-            lat_b = lat[blk : blk + m]
             cls_b = classes[blk : blk + m]
-            if has_noise:
-                noise_b = noise[blk : blk + m]
-                for t in range(m):
-                    vbuf[t] = lat_b[t] + noise_b[t]
-            else:
-                for t in range(m):
-                    vbuf[t] = lat_b[t]
+            _load_block(lat, noise, has_noise, blk, m, vbuf)
             for t in range(m):  # gathered first: with the gathers inside, the element loop did not vectorise
                 k = cls_b[t]
                 c_inv_b[t], c_e1[t], c_slope[t] = inv_bs[k], e1s[k], slopes[k]
