@@ -324,6 +324,26 @@ def test_gradients_stripes_and_edges(shape, window):
     assert max(errors.values()) < 1e-6, errors
 
 
+def test_gradients_full_chunks():
+    """Rows wider than two chunks, where the reductions take four pixels a lane: without residual layers the
+    pass is per pixel, so its gradients are the sums of those of column windows narrower than a chunk (which
+    the finite-difference tests cover). Finite differences themselves are too rough here: with thousands of
+    pixels some ReLU input lies within eps of its kink."""
+    width = 2 * S.CHUNK + 5
+    shape = S.SynthesisShape(5, width, 3, (1, 1, 1, 1), (8, 8), 0)
+    lat, w, target = random_model(shape, 23, np.float64)
+    whole = [np.zeros_like(lat), np.zeros_like(w)]
+    sse = S.forward_backward(shape, lat, w, target, (0, 5, 0, width), *whole)
+    parts = [np.zeros_like(lat), np.zeros_like(w)]
+    sse_parts = 0.0
+    for x0 in range(0, width, 60):
+        sse_parts += S.forward_backward(shape, lat, w, target, (0, 5, x0, min(width, x0 + 60)), *parts)
+    assert sse == pytest.approx(sse_parts, rel=1e-12)
+    for a, b in zip(whole, parts):
+        assert np.allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert np.count_nonzero(whole[1]) > 0.9 * whole[1].size
+
+
 def test_float32_gradients_and_threads():
     """float32 gradients are within float32 rounding of the float64 ones, and do not depend on threads."""
     shape = S.SynthesisShape(40, 33, 3, (1, 1, 1, 1), (8, 8), 2)

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="trial: training steps on the whole image")
     parser.add_argument("--warm-up-steps", type=int, help="trial: warm-up steps on the half-resolution image")
     parser.add_argument("--warm-up-starts", type=int, help="trial: warm-up starts, the best continued")
+    parser.add_argument("--learning-rate", type=float, help="trial: Adam's initial learning rate")
     parser.add_argument("--rate-contexts", action="store_const", const=True,
                         help="trial: rate proxy with a Laplace scale per lc1 context class")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
     trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps",
-                                                          "warm_up_starts", "rate_contexts")
+                                                          "warm_up_starts", "rate_contexts", "learning_rate")
              if getattr(args, name) is not None}
     effort = replace(base, **trial)
     saved = overfit.EFFORTS[args.effort]
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     size = f" {pixels.shape[0]}x{pixels.shape[1]} crop," if args.crop else ""
     print(f"{args.image.name}{size} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
           f"quality {args.quality:g}, seed {args.seed}, {effort.warm_up_steps} warm-up ({effort.warm_up_starts} starts) + "
-          f"{effort.steps} steps, rate proxy per {'context class' if effort.rate_contexts else 'grid'}, {shape}, "
+          f"{effort.steps} steps, lr {effort.learning_rate:g}, rate proxy per {'context class' if effort.rate_contexts else 'grid'}, {shape}, "
           f"{header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)

@@ -65,11 +65,13 @@ _OPTS = dict(cache=True, nogil=True, error_model="numpy")
 STRIPE_ROWS = 32
 #: Training rows per work item.
 TRAIN_ROWS = 16
-#: Pixels per chunk of a row through the 1x1 layers: the chunk's activations stay in the L1/L2 cache.
-CHUNK = 128
+#: Pixels per chunk of a row through the 1x1 layers: the chunk's activations (43 KB for a 16-16 network)
+#: stay in the L1/L2 cache; 256 rather than 128 halves the per-loop overhead (a training pass 5-10 % faster).
+CHUNK = 256
 #: Partial sums per weight in the training's reductions over pixels: pixel x of a chunk adds into lane
 #: x % LANES (an element-wise update that vectorises; a running dot product would not, without fastmath).
-LANES = 32
+#: A full chunk is four passes over the lanes (_lane_mac, _lane_add).
+LANES = CHUNK // 4
 #: Output rows per work item of the latent-gradient pass.
 LATENT_ROWS = 64
 #: Elements per work item of the Adam and soft-rounding kernels.
@@ -305,6 +307,90 @@ def _upsample_chunk(lat, grids, rows_i, rows_f, cols_i, cols_f, y, xa, n, h):
                 hj[x] = gy * (gx * lat[b0 + c0] + fx * lat[b0 + c1]) + fy * (gx * lat[b1 + c0] + fx * lat[b1 + c1])
 
 
+@numba.njit(inline="always", **_OPTS)
+def _mlp_one_output(h, n, wts, wr, br, nin, si, so):
+    """h[so, 0:n] = wts[br] + sum over i in order of wts[wr + i] * h[si + i, 0:n]: one output of a 1x1 layer."""
+    ho = h[so]
+    bv = wts[br]
+    for x in range(n):
+        ho[x] = bv
+    i = 0
+    while i + 4 <= nin:  # four terms per pass, each pixel's sum still left to right
+        w0 = wts[wr + i]
+        w1 = wts[wr + i + 1]
+        w2 = wts[wr + i + 2]
+        w3 = wts[wr + i + 3]
+        a0 = h[si + i]
+        a1 = h[si + i + 1]
+        a2 = h[si + i + 2]
+        a3 = h[si + i + 3]
+        for x in range(n):
+            ho[x] = (((ho[x] + w0 * a0[x]) + w1 * a1[x]) + w2 * a2[x]) + w3 * a3[x]
+        i += 4
+    while i < nin:
+        wv = wts[wr + i]
+        hi = h[si + i]
+        for x in range(n):
+            ho[x] = ho[x] + wv * hi[x]
+        i += 1
+
+
+@numba.njit(inline="always", **_OPTS)
+def _mlp_four_outputs(h, n, wts, wr, br, nin, si, so):
+    """_mlp_one_output for outputs so .. so+3 (weight rows wr + k * nin) together: each input value is loaded
+    once for the four, and every output's sum keeps its order."""
+    h0 = h[so]
+    h1 = h[so + 1]
+    h2 = h[so + 2]
+    h3 = h[so + 3]
+    b0 = wts[br]
+    b1 = wts[br + 1]
+    b2 = wts[br + 2]
+    b3 = wts[br + 3]
+    for x in range(n):
+        h0[x] = b0
+        h1[x] = b1
+        h2[x] = b2
+        h3[x] = b3
+    r0 = wr
+    r1 = wr + nin
+    r2 = wr + 2 * nin
+    r3 = wr + 3 * nin
+    i = 0
+    while i + 4 <= nin:
+        a0 = h[si + i]
+        a1 = h[si + i + 1]
+        a2 = h[si + i + 2]
+        a3 = h[si + i + 3]
+        w00, w01, w02, w03 = wts[r0 + i], wts[r0 + i + 1], wts[r0 + i + 2], wts[r0 + i + 3]
+        w10, w11, w12, w13 = wts[r1 + i], wts[r1 + i + 1], wts[r1 + i + 2], wts[r1 + i + 3]
+        w20, w21, w22, w23 = wts[r2 + i], wts[r2 + i + 1], wts[r2 + i + 2], wts[r2 + i + 3]
+        w30, w31, w32, w33 = wts[r3 + i], wts[r3 + i + 1], wts[r3 + i + 2], wts[r3 + i + 3]
+        for x in range(n):
+            v0 = a0[x]
+            v1 = a1[x]
+            v2 = a2[x]
+            v3 = a3[x]
+            h0[x] = (((h0[x] + w00 * v0) + w01 * v1) + w02 * v2) + w03 * v3
+            h1[x] = (((h1[x] + w10 * v0) + w11 * v1) + w12 * v2) + w13 * v3
+            h2[x] = (((h2[x] + w20 * v0) + w21 * v1) + w22 * v2) + w23 * v3
+            h3[x] = (((h3[x] + w30 * v0) + w31 * v1) + w32 * v2) + w33 * v3
+        i += 4
+    while i < nin:
+        a0 = h[si + i]
+        w0 = wts[r0 + i]
+        w1 = wts[r1 + i]
+        w2 = wts[r2 + i]
+        w3 = wts[r3 + i]
+        for x in range(n):
+            v = a0[x]
+            h0[x] = h0[x] + w0 * v
+            h1[x] = h1[x] + w1 * v
+            h2[x] = h2[x] + w2 * v
+            h3[x] = h3[x] + w3 * v
+        i += 1
+
+
 @numba.njit(**_OPTS)
 def _mlp_chunk(h, n, wts, layout, sizes, starts):
     """The 1x1 layers on n pixels: activations of layer k in rows starts[k] .. starts[k+1]-1 of h.
@@ -320,32 +406,16 @@ def _mlp_chunk(h, n, wts, layout, sizes, starts):
         so = starts[k + 1]
         wo = layout[2 * k]
         bo = layout[2 * k + 1]
-        for o in range(nout):
-            ho = h[so + o]
-            bv = wts[bo + o]
-            for x in range(n):
-                ho[x] = bv
-            wr = wo + o * nin
-            i = 0
-            while i + 4 <= nin:  # four terms per pass, each pixel's sum still left to right
-                w0 = wts[wr + i]
-                w1 = wts[wr + i + 1]
-                w2 = wts[wr + i + 2]
-                w3 = wts[wr + i + 3]
-                a0 = h[si + i]
-                a1 = h[si + i + 1]
-                a2 = h[si + i + 2]
-                a3 = h[si + i + 3]
-                for x in range(n):
-                    ho[x] = (((ho[x] + w0 * a0[x]) + w1 * a1[x]) + w2 * a2[x]) + w3 * a3[x]
-                i += 4
-            while i < nin:
-                wv = wts[wr + i]
-                hi = h[si + i]
-                for x in range(n):
-                    ho[x] = ho[x] + wv * hi[x]
-                i += 1
-            if k < layers - 1:
+        o = 0
+        while o + 4 <= nout:  # four outputs per pass, each input row loaded once for the four
+            _mlp_four_outputs(h, n, wts, wo + o * nin, bo + o, nin, si, so + o)
+            o += 4
+        while o < nout:
+            _mlp_one_output(h, n, wts, wo + o * nin, bo + o, nin, si, so + o)
+            o += 1
+        if k < layers - 1:
+            for o in range(nout):
+                ho = h[so + o]
                 for x in range(n):
                     v = ho[x]
                     ho[x] = v if v > zero else zero
@@ -589,6 +659,86 @@ def _lane_add(lanes, a, n):
             lanes[x] += a[base + x]
 
 
+@numba.njit(inline="always", **_OPTS)
+def _input_grad_one(g, cur, nxt, n, wts, wo, nin, nout, i):
+    """g[nxt, i, 0:n] = sum over o in order of A[o, i] * g[cur, o, 0:n] (A at wts[wo:], nout x nin)."""
+    zero = g.dtype.type(0)
+    gi = g[nxt, i]
+    for x in range(n):
+        gi[x] = zero
+    o = 0
+    while o + 4 <= nout:
+        w0 = wts[wo + o * nin + i]
+        w1 = wts[wo + (o + 1) * nin + i]
+        w2 = wts[wo + (o + 2) * nin + i]
+        w3 = wts[wo + (o + 3) * nin + i]
+        g0 = g[cur, o]
+        g1 = g[cur, o + 1]
+        g2 = g[cur, o + 2]
+        g3 = g[cur, o + 3]
+        for x in range(n):
+            gi[x] = (((gi[x] + w0 * g0[x]) + w1 * g1[x]) + w2 * g2[x]) + w3 * g3[x]
+        o += 4
+    while o < nout:
+        wv = wts[wo + o * nin + i]
+        go = g[cur, o]
+        for x in range(n):
+            gi[x] += wv * go[x]
+        o += 1
+
+
+@numba.njit(inline="always", **_OPTS)
+def _input_grad_four(g, cur, nxt, n, wts, wo, nin, nout, i):
+    """_input_grad_one for inputs i .. i+3 together, every sum in the same order."""
+    zero = g.dtype.type(0)
+    q0 = g[nxt, i]
+    q1 = g[nxt, i + 1]
+    q2 = g[nxt, i + 2]
+    q3 = g[nxt, i + 3]
+    for x in range(n):
+        q0[x] = zero
+        q1[x] = zero
+        q2[x] = zero
+        q3[x] = zero
+    o = 0
+    while o + 4 <= nout:
+        c0 = wo + o * nin + i
+        c1 = c0 + nin
+        c2 = c1 + nin
+        c3 = c2 + nin
+        w00, w01, w02, w03 = wts[c0], wts[c1], wts[c2], wts[c3]
+        w10, w11, w12, w13 = wts[c0 + 1], wts[c1 + 1], wts[c2 + 1], wts[c3 + 1]
+        w20, w21, w22, w23 = wts[c0 + 2], wts[c1 + 2], wts[c2 + 2], wts[c3 + 2]
+        w30, w31, w32, w33 = wts[c0 + 3], wts[c1 + 3], wts[c2 + 3], wts[c3 + 3]
+        g0 = g[cur, o]
+        g1 = g[cur, o + 1]
+        g2 = g[cur, o + 2]
+        g3 = g[cur, o + 3]
+        for x in range(n):
+            v0 = g0[x]
+            v1 = g1[x]
+            v2 = g2[x]
+            v3 = g3[x]
+            q0[x] = (((q0[x] + w00 * v0) + w01 * v1) + w02 * v2) + w03 * v3
+            q1[x] = (((q1[x] + w10 * v0) + w11 * v1) + w12 * v2) + w13 * v3
+            q2[x] = (((q2[x] + w20 * v0) + w21 * v1) + w22 * v2) + w23 * v3
+            q3[x] = (((q3[x] + w30 * v0) + w31 * v1) + w32 * v2) + w33 * v3
+        o += 4
+    while o < nout:
+        go = g[cur, o]
+        w0 = wts[wo + o * nin + i]
+        w1 = wts[wo + o * nin + i + 1]
+        w2 = wts[wo + o * nin + i + 2]
+        w3 = wts[wo + o * nin + i + 3]
+        for x in range(n):
+            v = go[x]
+            q0[x] = q0[x] + w0 * v
+            q1[x] = q1[x] + w1 * v
+            q2[x] = q2[x] + w2 * v
+            q3[x] = q3[x] + w3 * v
+        o += 1
+
+
 @numba.njit(**_OPTS)
 def _mlp_backward_chunk(h, g, n, wts, layout, sizes, starts, lanes):
     """Back through the 1x1 layers for n pixels: g[0, 0:C] holds dL/d(output); adds each pixel's dL/dA_k,
@@ -616,29 +766,13 @@ def _mlp_backward_chunk(h, g, n, wts, layout, sizes, starts, lanes):
             for i in range(nin):
                 _lane_mac(lanes[wo + o * nin + i], go, h[si + i], n)
         nxt = 1 - cur
-        for i in range(nin):
-            gi = g[nxt, i]
-            for x in range(n):
-                gi[x] = zero
-            o = 0
-            while o + 4 <= nout:
-                w0 = wts[wo + o * nin + i]
-                w1 = wts[wo + (o + 1) * nin + i]
-                w2 = wts[wo + (o + 2) * nin + i]
-                w3 = wts[wo + (o + 3) * nin + i]
-                g0 = g[cur, o]
-                g1 = g[cur, o + 1]
-                g2 = g[cur, o + 2]
-                g3 = g[cur, o + 3]
-                for x in range(n):
-                    gi[x] = (((gi[x] + w0 * g0[x]) + w1 * g1[x]) + w2 * g2[x]) + w3 * g3[x]
-                o += 4
-            while o < nout:
-                wv = wts[wo + o * nin + i]
-                go = g[cur, o]
-                for x in range(n):
-                    gi[x] += wv * go[x]
-                o += 1
+        i = 0
+        while i + 4 <= nin:  # four inputs per pass, each output's gradient loaded once for the four
+            _input_grad_four(g, cur, nxt, n, wts, wo, nin, nout, i)
+            i += 4
+        while i < nin:
+            _input_grad_one(g, cur, nxt, n, wts, wo, nin, nout, i)
+            i += 1
         cur = nxt
     return cur
 
