@@ -108,6 +108,29 @@ def test_bd_pair_compares_two_codecs_directly(tmp_path, capsys):
     assert "| **mean (2/2 images)** |" in out and "+1.00 dB" in out
 
 
+def test_gap_by_setting_groups_the_gap_per_quality(tmp_path, capsys):
+    """Each test point against the reference at the same bpp (log-bpp interpolation), grouped by setting;
+    a point beyond the reference's rates is left out."""
+    import gap_by_setting
+
+    rows = ["codec,image,setting,bytes,bpp,nominal_bpp,psnr_rgb,psnr_r,psnr_g,psnr_b,msssim,encode_ms,decode_ms,dominated"]
+    for image in ("a", "b"):
+        rows += [f"ref,{image},{i},0,{bpp},,{30 + 10 * i},,,,,0,0,0" for i, bpp in enumerate((0.25, 0.5, 1.0))]
+    rows.append("new,a,10,0,0.5,,39.0,,,,,0,0,0")  # ref 40 there: -1
+    rows.append("new,b,10,0,0.3535534,,36.5,,,,,0,0,0")  # half-way in log-bpp between 0.25 and 0.5: ref 35, +1.5
+    rows.append("new,a,20,0,1.0,,48.0,,,,,0,0,0")  # -2
+    rows.append("new,b,20,0,2.0,,60.0,,,,,0,0,0")  # beyond the reference: left out
+    points = tmp_path / "rd_points.csv"
+    points.write_text("\n".join(rows) + "\n")
+    table = gap_by_setting.gaps([points], "new", "ref")
+    assert sorted(table) == ["10", "20"] and len(table["20"]) == 1
+    assert [round(g, 6) for _, _, g in sorted(table["10"])] == [-1.0, 1.5]
+    assert gap_by_setting.main([str(points), "--test", "new", "--ref", "ref"]) == 0
+    out = capsys.readouterr().out
+    assert "| 10 | 2 | 0.43 | +0.25 dB | -1.00 dB | +1.50 dB |" in out and "| 20 | 1 | 1.00 | -2.00 dB |" in out
+    assert gap_by_setting.main([str(points), "--test", "none", "--ref", "ref"]) == 1
+
+
 def test_overfit_point_prints_a_trial_against_the_rd_profile(tmp_path, capsys):
     """A trial (a crop, fewer steps) runs the real encoder and container and prints both profiles' points."""
     import overfit_point

@@ -578,7 +578,7 @@ def preamble(args: argparse.Namespace, images: Sequence[str], method: str) -> li
         f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, load average {load} at the start",
         f"- images: {', '.join(images)}",
         f"- rate: 8 x bytes of the whole encoded file / pixels; PSNR over the uint8 RGB arrays "
-        f"(saecodec.metrics); times are wall-clock medians of {FAST_REPEATS} runs ({SLOW_REPEATS} for the paper profile)",
+        f"(saecodec.metrics); times are wall-clock medians of {FAST_REPEATS} runs ({SLOW_REPEATS} for the paper and overfit profiles, which train)",
         "- chroma: JPEG, WebP and AVIF run with 4:2:0 subsampling ('AVIF 4:4:4' keeps full resolution), JPEG 2000 "
         "and JPEG XL keep full-resolution "
         "chroma, saecodec's paper profile codes R, G, B alike and its rd profile codes YCbCr at full "
