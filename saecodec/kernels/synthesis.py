@@ -308,64 +308,57 @@ def _upsample_chunk(lat, grids, rows_i, rows_f, cols_i, cols_f, y, xa, n, h):
 
 
 @numba.njit(inline="always", **_OPTS)
-def _mlp_one_output(h, n, wts, wr, br, nin, si, so):
-    """h[so, 0:n] = wts[br] + sum over i in order of wts[wr + i] * h[si + i, 0:n]: one output of a 1x1 layer."""
-    ho = h[so]
-    bv = wts[br]
-    for x in range(n):
-        ho[x] = bv
-    i = 0
-    while i + 4 <= nin:  # four terms per pass, each pixel's sum still left to right
-        w0 = wts[wr + i]
-        w1 = wts[wr + i + 1]
-        w2 = wts[wr + i + 2]
-        w3 = wts[wr + i + 3]
-        a0 = h[si + i]
-        a1 = h[si + i + 1]
-        a2 = h[si + i + 2]
-        a3 = h[si + i + 3]
+def _accumulate_one(dst, src, s0, terms, wts, w0, w_step, n):
+    """dst[0:n] += sum over j < terms, in order, of wts[w0 + j * w_step] * src[s0 + j, 0:n]: one output row of
+    a 1x1 layer (forward) or of its transpose (input gradients). Four terms per pass; each pixel's sum still
+    runs left to right, so the result is that of adding one term at a time."""
+    j = 0
+    while j + 4 <= terms:
+        c0 = wts[w0 + j * w_step]
+        c1 = wts[w0 + (j + 1) * w_step]
+        c2 = wts[w0 + (j + 2) * w_step]
+        c3 = wts[w0 + (j + 3) * w_step]
+        a0 = src[s0 + j]
+        a1 = src[s0 + j + 1]
+        a2 = src[s0 + j + 2]
+        a3 = src[s0 + j + 3]
         for x in range(n):
-            ho[x] = (((ho[x] + w0 * a0[x]) + w1 * a1[x]) + w2 * a2[x]) + w3 * a3[x]
-        i += 4
-    while i < nin:
-        wv = wts[wr + i]
-        hi = h[si + i]
+            dst[x] = (((dst[x] + c0 * a0[x]) + c1 * a1[x]) + c2 * a2[x]) + c3 * a3[x]
+        j += 4
+    while j < terms:
+        c = wts[w0 + j * w_step]
+        a = src[s0 + j]
         for x in range(n):
-            ho[x] = ho[x] + wv * hi[x]
-        i += 1
+            dst[x] = dst[x] + c * a[x]
+        j += 1
 
 
 @numba.njit(inline="always", **_OPTS)
-def _mlp_four_outputs(h, n, wts, wr, br, nin, si, so):
-    """_mlp_one_output for outputs so .. so+3 (weight rows wr + k * nin) together: each input value is loaded
-    once for the four, and every output's sum keeps its order."""
-    h0 = h[so]
-    h1 = h[so + 1]
-    h2 = h[so + 2]
-    h3 = h[so + 3]
-    b0 = wts[br]
-    b1 = wts[br + 1]
-    b2 = wts[br + 2]
-    b3 = wts[br + 3]
-    for x in range(n):
-        h0[x] = b0
-        h1[x] = b1
-        h2[x] = b2
-        h3[x] = b3
-    r0 = wr
-    r1 = wr + nin
-    r2 = wr + 2 * nin
-    r3 = wr + 3 * nin
-    i = 0
-    while i + 4 <= nin:
-        a0 = h[si + i]
-        a1 = h[si + i + 1]
-        a2 = h[si + i + 2]
-        a3 = h[si + i + 3]
-        w00, w01, w02, w03 = wts[r0 + i], wts[r0 + i + 1], wts[r0 + i + 2], wts[r0 + i + 3]
-        w10, w11, w12, w13 = wts[r1 + i], wts[r1 + i + 1], wts[r1 + i + 2], wts[r1 + i + 3]
-        w20, w21, w22, w23 = wts[r2 + i], wts[r2 + i + 1], wts[r2 + i + 2], wts[r2 + i + 3]
-        w30, w31, w32, w33 = wts[r3 + i], wts[r3 + i + 1], wts[r3 + i + 2], wts[r3 + i + 3]
+def _accumulate_four(dst, d0, src, s0, terms, wts, w0, out_step, w_step, n):
+    """_accumulate_one for the rows dst[d0 .. d0+3] together, row k's weights starting at w0 + k * out_step:
+    each source row is loaded once for the four, and every row's sum keeps its order."""
+    h0 = dst[d0]
+    h1 = dst[d0 + 1]
+    h2 = dst[d0 + 2]
+    h3 = dst[d0 + 3]
+    r0 = w0
+    r1 = w0 + out_step
+    r2 = w0 + 2 * out_step
+    r3 = w0 + 3 * out_step
+    j = 0
+    while j + 4 <= terms:
+        a0 = src[s0 + j]
+        a1 = src[s0 + j + 1]
+        a2 = src[s0 + j + 2]
+        a3 = src[s0 + j + 3]
+        t0 = j * w_step
+        t1 = t0 + w_step
+        t2 = t1 + w_step
+        t3 = t2 + w_step
+        w00, w01, w02, w03 = wts[r0 + t0], wts[r0 + t1], wts[r0 + t2], wts[r0 + t3]
+        w10, w11, w12, w13 = wts[r1 + t0], wts[r1 + t1], wts[r1 + t2], wts[r1 + t3]
+        w20, w21, w22, w23 = wts[r2 + t0], wts[r2 + t1], wts[r2 + t2], wts[r2 + t3]
+        w30, w31, w32, w33 = wts[r3 + t0], wts[r3 + t1], wts[r3 + t2], wts[r3 + t3]
         for x in range(n):
             v0 = a0[x]
             v1 = a1[x]
@@ -375,20 +368,21 @@ def _mlp_four_outputs(h, n, wts, wr, br, nin, si, so):
             h1[x] = (((h1[x] + w10 * v0) + w11 * v1) + w12 * v2) + w13 * v3
             h2[x] = (((h2[x] + w20 * v0) + w21 * v1) + w22 * v2) + w23 * v3
             h3[x] = (((h3[x] + w30 * v0) + w31 * v1) + w32 * v2) + w33 * v3
-        i += 4
-    while i < nin:
-        a0 = h[si + i]
-        w0 = wts[r0 + i]
-        w1 = wts[r1 + i]
-        w2 = wts[r2 + i]
-        w3 = wts[r3 + i]
+        j += 4
+    while j < terms:
+        a = src[s0 + j]
+        t = j * w_step
+        c0 = wts[r0 + t]
+        c1 = wts[r1 + t]
+        c2 = wts[r2 + t]
+        c3 = wts[r3 + t]
         for x in range(n):
-            v = a0[x]
-            h0[x] = h0[x] + w0 * v
-            h1[x] = h1[x] + w1 * v
-            h2[x] = h2[x] + w2 * v
-            h3[x] = h3[x] + w3 * v
-        i += 1
+            v = a[x]
+            h0[x] = h0[x] + c0 * v
+            h1[x] = h1[x] + c1 * v
+            h2[x] = h2[x] + c2 * v
+            h3[x] = h3[x] + c3 * v
+        j += 1
 
 
 @numba.njit(**_OPTS)
@@ -406,12 +400,17 @@ def _mlp_chunk(h, n, wts, layout, sizes, starts):
         so = starts[k + 1]
         wo = layout[2 * k]
         bo = layout[2 * k + 1]
+        for o in range(nout):
+            ho = h[so + o]
+            bv = wts[bo + o]
+            for x in range(n):
+                ho[x] = bv
         o = 0
         while o + 4 <= nout:  # four outputs per pass, each input row loaded once for the four
-            _mlp_four_outputs(h, n, wts, wo + o * nin, bo + o, nin, si, so + o)
+            _accumulate_four(h, so + o, h, si, nin, wts, wo + o * nin, nin, 1, n)
             o += 4
         while o < nout:
-            _mlp_one_output(h, n, wts, wo + o * nin, bo + o, nin, si, so + o)
+            _accumulate_one(h[so + o], h, si, nin, wts, wo + o * nin, 1, n)
             o += 1
         if k < layers - 1:
             for o in range(nout):
@@ -659,86 +658,6 @@ def _lane_add(lanes, a, n):
             lanes[x] += a[base + x]
 
 
-@numba.njit(inline="always", **_OPTS)
-def _input_grad_one(g, cur, nxt, n, wts, wo, nin, nout, i):
-    """g[nxt, i, 0:n] = sum over o in order of A[o, i] * g[cur, o, 0:n] (A at wts[wo:], nout x nin)."""
-    zero = g.dtype.type(0)
-    gi = g[nxt, i]
-    for x in range(n):
-        gi[x] = zero
-    o = 0
-    while o + 4 <= nout:
-        w0 = wts[wo + o * nin + i]
-        w1 = wts[wo + (o + 1) * nin + i]
-        w2 = wts[wo + (o + 2) * nin + i]
-        w3 = wts[wo + (o + 3) * nin + i]
-        g0 = g[cur, o]
-        g1 = g[cur, o + 1]
-        g2 = g[cur, o + 2]
-        g3 = g[cur, o + 3]
-        for x in range(n):
-            gi[x] = (((gi[x] + w0 * g0[x]) + w1 * g1[x]) + w2 * g2[x]) + w3 * g3[x]
-        o += 4
-    while o < nout:
-        wv = wts[wo + o * nin + i]
-        go = g[cur, o]
-        for x in range(n):
-            gi[x] += wv * go[x]
-        o += 1
-
-
-@numba.njit(inline="always", **_OPTS)
-def _input_grad_four(g, cur, nxt, n, wts, wo, nin, nout, i):
-    """_input_grad_one for inputs i .. i+3 together, every sum in the same order."""
-    zero = g.dtype.type(0)
-    q0 = g[nxt, i]
-    q1 = g[nxt, i + 1]
-    q2 = g[nxt, i + 2]
-    q3 = g[nxt, i + 3]
-    for x in range(n):
-        q0[x] = zero
-        q1[x] = zero
-        q2[x] = zero
-        q3[x] = zero
-    o = 0
-    while o + 4 <= nout:
-        c0 = wo + o * nin + i
-        c1 = c0 + nin
-        c2 = c1 + nin
-        c3 = c2 + nin
-        w00, w01, w02, w03 = wts[c0], wts[c1], wts[c2], wts[c3]
-        w10, w11, w12, w13 = wts[c0 + 1], wts[c1 + 1], wts[c2 + 1], wts[c3 + 1]
-        w20, w21, w22, w23 = wts[c0 + 2], wts[c1 + 2], wts[c2 + 2], wts[c3 + 2]
-        w30, w31, w32, w33 = wts[c0 + 3], wts[c1 + 3], wts[c2 + 3], wts[c3 + 3]
-        g0 = g[cur, o]
-        g1 = g[cur, o + 1]
-        g2 = g[cur, o + 2]
-        g3 = g[cur, o + 3]
-        for x in range(n):
-            v0 = g0[x]
-            v1 = g1[x]
-            v2 = g2[x]
-            v3 = g3[x]
-            q0[x] = (((q0[x] + w00 * v0) + w01 * v1) + w02 * v2) + w03 * v3
-            q1[x] = (((q1[x] + w10 * v0) + w11 * v1) + w12 * v2) + w13 * v3
-            q2[x] = (((q2[x] + w20 * v0) + w21 * v1) + w22 * v2) + w23 * v3
-            q3[x] = (((q3[x] + w30 * v0) + w31 * v1) + w32 * v2) + w33 * v3
-        o += 4
-    while o < nout:
-        go = g[cur, o]
-        w0 = wts[wo + o * nin + i]
-        w1 = wts[wo + o * nin + i + 1]
-        w2 = wts[wo + o * nin + i + 2]
-        w3 = wts[wo + o * nin + i + 3]
-        for x in range(n):
-            v = go[x]
-            q0[x] = q0[x] + w0 * v
-            q1[x] = q1[x] + w1 * v
-            q2[x] = q2[x] + w2 * v
-            q3[x] = q3[x] + w3 * v
-        o += 1
-
-
 @numba.njit(**_OPTS)
 def _mlp_backward_chunk(h, g, n, wts, layout, sizes, starts, lanes):
     """Back through the 1x1 layers for n pixels: g[0, 0:C] holds dL/d(output); adds each pixel's dL/dA_k,
@@ -766,12 +685,18 @@ def _mlp_backward_chunk(h, g, n, wts, layout, sizes, starts, lanes):
             for i in range(nin):
                 _lane_mac(lanes[wo + o * nin + i], go, h[si + i], n)
         nxt = 1 - cur
+        gn = g[nxt]
+        gc = g[cur]
+        for i in range(nin):
+            gi = gn[i]
+            for x in range(n):
+                gi[x] = zero
         i = 0
-        while i + 4 <= nin:  # four inputs per pass, each output's gradient loaded once for the four
-            _input_grad_four(g, cur, nxt, n, wts, wo, nin, nout, i)
+        while i + 4 <= nin:  # dL/da_i = sum over o of A[o, i] dL/dpre_o: four inputs per pass
+            _accumulate_four(gn, i, gc, 0, nout, wts, wo + i, 1, nin, n)
             i += 4
         while i < nin:
-            _input_grad_one(g, cur, nxt, n, wts, wo, nin, nout, i)
+            _accumulate_one(gn[i], gc, 0, nout, wts, wo + i, nin, n)
             i += 1
         cur = nxt
     return cur
