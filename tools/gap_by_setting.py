@@ -20,6 +20,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bd_pair import load  # noqa: E402
@@ -37,17 +39,14 @@ def test_points(paths: list[Path], codec: str) -> list[tuple[str, str, float, fl
 
 
 def interpolate(curve: list[tuple[float, float]], bpp: float) -> float | None:
-    """The curve's PSNR at ``bpp``, linear in log-bpp between its neighbouring points; None outside it."""
-    curve = sorted(curve)
-    if not curve or not curve[0][0] <= bpp <= curve[-1][0]:
+    """The curve's PSNR at ``bpp``, linear in log-bpp between its neighbouring points (as bd.restrict and
+    bench_rd.reference_at interpolate); None outside it."""
+    if not curve:
         return None
-    for (b0, p0), (b1, p1) in zip(curve, curve[1:]):
-        if b0 <= bpp <= b1:
-            if b1 == b0:
-                return max(p0, p1)
-            t = (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
-            return p0 + t * (p1 - p0)
-    return curve[0][1]  # a one-point curve at exactly bpp
+    rates, psnrs = zip(*sorted(curve))
+    if not rates[0] <= bpp <= rates[-1]:
+        return None
+    return float(np.interp(math.log(bpp), np.log(rates), psnrs))
 
 
 def gaps(paths: list[Path], test: str, ref: str) -> dict[str, list[tuple[str, float, float]]]:
