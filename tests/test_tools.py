@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -141,6 +142,24 @@ def test_overfit_point_prints_a_trial_against_the_rd_profile(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("photo.png 32x48 crop, effort fast (trial: ")
     assert "12 warm-up (2 starts) + 20 steps" in out and " | rd " in out and out.rstrip().endswith("dB)")
+
+
+def test_overfit_point_splits_the_error_into_luma_and_chroma(tmp_path, capsys):
+    """--by-channel prints each codec's Y/Cb/Cr PSNR; an error along one chroma axis shows in that plane only."""
+    import overfit_point
+
+    reference = synthetic_image(16, 16, 3, seed=3).astype(np.int16).clip(20, 235)
+    shifted = reference + np.array([0.0, 0.0, 2.0])  # B + 2: Y by 0.228, Cb by 1.0, Cr by -0.163
+    y, cb, cr = overfit_point.ycbcr_psnr(reference.astype(np.uint8), shifted)
+    assert cb < y < cr
+    assert abs(cb - 10 * np.log10(255.0**2 / 1.0)) < 1e-9
+    assert overfit_point.ycbcr_psnr(reference.astype(np.uint8), reference)[0] == float("inf")
+    Image.fromarray(synthetic_image(40, 56, 3, seed=8)).save(tmp_path / "photo.png")
+    assert overfit_point.main([str(tmp_path / "photo.png"), "--effort", "fast", "--crop", "24x32", "--steps", "8",
+                               "--warm-up-steps", "0", "--by-channel"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("  overfit Y/Cb/Cr PSNR: ") and lines[2].startswith("  rd Y/Cb/Cr PSNR: ")
+    assert lines[2].endswith(" dB") and lines[2].count(" / ") == 2
 
 
 def test_arm_oracle_bits_and_their_gradient_agree_with_the_distribution() -> None:

@@ -44,6 +44,14 @@ def load_pixels(path: Path, crop: str | None) -> np.ndarray:
     return pixels
 
 
+def ycbcr_psnr(reference: np.ndarray, decoded: np.ndarray) -> tuple[float, float, float]:
+    """PSNR of each JFIF Y, Cb, Cr plane (float, unrounded) of ``decoded`` against ``reference``."""
+    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+    diff = (np.asarray(decoded, np.float64)[..., :3] - reference.astype(np.float64)) @ m.T
+    mse = np.mean(diff * diff, axis=(0, 1))
+    return tuple(float("inf") if v == 0 else 10.0 * np.log10(255.0**2 / v) for v in mse)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("image", type=Path)
@@ -60,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="trial: rate proxy with a Laplace scale per lc1 context class")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
+    parser.add_argument("--by-channel", action="store_true",
+                        help="also print both codecs' PSNR in Y, Cb and Cr (JFIF), to see where the error lies")
     args = parser.parse_args(argv)
     pixels = load_pixels(args.image, args.crop)
     key = saecodec.generate_key()
@@ -78,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         overfit.EFFORTS[args.effort] = saved
     start = time.perf_counter()
-    saecodec.decode(result.data, key)
+    decoded = saecodec.decode(result.data, key)
     decode_s = time.perf_counter() - start
     header = saecodec.inspect(result.data)
     rd = saecodec.encode_with_stats(pixels, key, profile="rd", target_bpp=result.bpp)
@@ -90,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)
+    if args.by_channel:
+        for name, image in (("overfit", decoded), ("rd", saecodec.decode(rd.data, key))):
+            print(f"  {name} Y/Cb/Cr PSNR: " + " / ".join(f"{v:.2f}" for v in ycbcr_psnr(pixels, image)) + " dB")
     return 0
 
 
