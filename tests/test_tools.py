@@ -5,6 +5,8 @@ They print the numbers the README quotes, so a tool that no longer runs would le
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -242,3 +244,61 @@ def test_arm_oracle_agrees_with_the_training_kernels() -> None:
     rate.context_classes([fine.shape, coarse.shape], rate.context_parents((1, 1)), latents, classes)
     assert np.array_equal(classes[:fine.size], theirs[coarse.size:])
     assert np.array_equal(classes[fine.size:] - rate.CONTEXT_CLASSES, theirs[:coarse.size])
+
+
+def test_screen_overfit_draws_points_reproducibly():
+    import screen_overfit
+
+    images = [f"kodim{i}" for i in range(13, 25)]
+    points = screen_overfit.draw_points(images, [65, 80], 8, 202612073)
+    assert len(set(points)) == 8 and points == screen_overfit.draw_points(images, [65, 80], 8, 202612073)
+    assert sorted(points) == [("kodim13", 80), ("kodim14", 65), ("kodim14", 80), ("kodim15", 65), ("kodim16", 65),
+                              ("kodim17", 80), ("kodim20", 80), ("kodim22", 80)]  # stage 11's high-rate screen
+    with pytest.raises(ValueError, match="only 2 distinct"):
+        screen_overfit.draw_points(["a"], [1, 2], 3, 0)
+    assert screen_overfit.parse_trial("B=--levels 1,1,2 --seed 3") == ("B", ["--levels", "1,1,2", "--seed", "3"])
+    for bad in ("base=--steps 3", "no-equals", "a b=--steps 3"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            screen_overfit.parse_trial(bad)
+
+
+def test_screen_overfit_pairs_each_trial_with_the_baseline():
+    import screen_overfit
+
+    points = [("a", 65), ("b", 80)]
+    gaps = {("base", points[0], 0): -0.5, ("base", points[1], 0): -1.0, ("base", points[0], 1): -0.7,
+            ("base", points[1], 1): None,  # a failed run: its pair is left out
+            ("t", points[0], 0): -0.1, ("t", points[1], 0): -1.2, ("t", points[0], 1): 0.1, ("t", points[1], 1): 0.0}
+    table = screen_overfit.summarise(points, [0, 1], ["base", "t"], gaps)
+    assert "| a q65 | -0.50 | -0.70 | -0.10 | +0.10 |" in table and "| b q80 | -1.00 |  | -1.20 | +0.00 |" in table
+    # pairs: +0.4, -0.2, +0.8 -> mean +0.33, sd 0.50, se 0.29, 2 of 3 better; own mean over 4 runs -0.30
+    assert "| t | 4 | -0.30 dB | +0.33 dB | 0.50 | 0.29 | 2 of 3 |" in table
+    assert "| base | 3 | -0.73 dB |" in table
+
+
+def test_screen_overfit_runs_resumes_and_reports(tmp_path, capsys):
+    """Real runs (two tiny crops of one image), kept on disk: a second call runs nothing again."""
+    import screen_overfit
+
+    Image.fromarray(synthetic_image(40, 56, 3, seed=8)).save(tmp_path / "photo.png")
+    argv = [str(tmp_path), "--points", "photo:50", "--seeds", "0", "--crop", "24x32", "--jobs", "2",
+            "--common", "--effort fast --steps 6 --warm-up-steps 0", "--trial", "wide=--hidden 24,24",
+            "--out", str(tmp_path / "runs")]
+    assert screen_overfit.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "trials (every run: --effort fast --steps 6 --warm-up-steps 0): base = the effort as shipped; " \
+           "wide = --hidden 24,24" in out
+    assert re.search(r"\| wide \| 1 \| [-+][0-9.]+ dB \| [-+][0-9.]+ dB \| nan \| nan \| [01] of 1 \|", out)
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert runs == ["base-photo-q50-s0.txt", "wide-photo-q50-s0.txt"]
+    assert "hidden [24, 24]" in (tmp_path / "runs" / runs[1]).read_text()
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()}
+    assert screen_overfit.main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").iterdir()} == stamp
+    (tmp_path / "runs" / runs[1]).write_text("Traceback: a run that failed\n")  # a failed run is run again
+    assert screen_overfit.main(argv) == 0
+    assert "hidden [24, 24]" in (tmp_path / "runs" / runs[1]).read_text()
+    capsys.readouterr()
+    assert screen_overfit.main(argv + ["--trial", "bad=--hidden x"]) == 1
+    assert "1 runs printed no result (see " in capsys.readouterr().err
+    assert "error: argument --hidden" in (tmp_path / "runs" / "bad-photo-q50-s0.txt").read_text()
