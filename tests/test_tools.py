@@ -302,3 +302,5 @@ def test_screen_overfit_runs_resumes_and_reports(tmp_path, capsys):
     assert screen_overfit.main(argv + ["--trial", "bad=--hidden x"]) == 1
     assert "1 runs printed no result (see " in capsys.readouterr().err
     assert "error: argument --hidden" in (tmp_path / "runs" / "bad-photo-q50-s0.txt").read_text()
+    assert screen_overfit.main([str(tmp_path), "--points", "photo-50", "--out", str(tmp_path / "runs")]) == 1
+    assert "--points is IMAGE:QUALITY" in capsys.readouterr().err

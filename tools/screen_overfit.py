@@ -127,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs' outputs")
     args = parser.parse_args(argv)
     if args.points:
-        points = [(name, int(q)) for name, q in (item.split(":") for item in args.points.split(","))]
+        try:
+            points = [(name, int(q)) for name, q in (item.split(":") for item in args.points.split(","))]
+        except ValueError:
+            print(f"screen_overfit: --points is IMAGE:QUALITY,..., not {args.points!r}", file=sys.stderr)
+            return 1
     else:
         stems = sorted(p.stem for p in args.images.glob("*.png"))
         try:
