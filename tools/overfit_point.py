@@ -15,6 +15,7 @@ trial: it runs the same trainer and container with that shape, which the effort 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from dataclasses import replace
@@ -26,6 +27,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import saecodec  # noqa: E402
+from saecodec.kernels.colour import rgb_to_planes  # noqa: E402
 from saecodec.profiles import overfit  # noqa: E402
 
 
@@ -45,11 +47,11 @@ def load_pixels(path: Path, crop: str | None) -> np.ndarray:
 
 
 def ycbcr_psnr(reference: np.ndarray, decoded: np.ndarray) -> tuple[float, float, float]:
-    """PSNR of each JFIF Y, Cb, Cr plane (float, unrounded) of ``decoded`` against ``reference``."""
-    m = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
-    diff = (np.asarray(decoded, np.float64)[..., :3] - reference.astype(np.float64)) @ m.T
-    mse = np.mean(diff * diff, axis=(0, 1))
-    return tuple(float("inf") if v == 0 else 10.0 * np.log10(255.0**2 / v) for v in mse)
+    """PSNR of each JFIF Y, Cb, Cr plane (float, unrounded; the rd profile's own transform) of ``decoded``
+    against ``reference``."""
+    planes = zip(rgb_to_planes(np.asarray(decoded)[..., :3]), rgb_to_planes(reference[..., :3]))
+    mse = [float(np.mean((a - b) ** 2)) for a, b in planes]
+    return tuple(float("inf") if v == 0 else 10.0 * math.log10(255.0**2 / v) for v in mse)
 
 
 def main(argv: list[str] | None = None) -> int:
