@@ -2,8 +2,11 @@
 """Speed of the overfit profile's synthesis kernels (saecodec.kernels.synthesis) on a 768x512 image.
 
     python tools/bench_synthesis.py [--repeat 7] [--threads N] [--widths 16,24] [--residual 0,2]
+                                    [--levels 1,1,1,1,1,1/1,1,2,2,2,2,2]
 
-For each 1x1 network 6 -> w -> w -> C (6 latent levels, one channel each) and each number of residual layers:
+For each latent shape (``--levels``: channels per level, full resolution first; default six levels of one
+channel, the shape earlier stages' numbers were measured with), each 1x1 network inputs -> w -> w -> C and each
+number of residual layers:
 milliseconds per decode (``synthesize``, uint8 out), per training pass (``forward_backward``) on the whole
 image and on a 256x256 window, per rate proxy (``laplace_rate`` with noise and gradients; ``context_classes`` and ``class_laplace_rate``) and per Adam step
 (``adam_step`` over every parameter), and the per-step total a trainer pays (pass + rate + Adam), with the
@@ -44,8 +47,8 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bench(width: int, residual: int, repeat: int, height: int = 512, image_width: int = 768,
-          channels: int = 3) -> dict[str, float]:
-    shape = S.SynthesisShape(height, image_width, channels, (1,) * 6, (width, width), residual)
+          channels: int = 3, levels: tuple[int, ...] = (1,) * 6) -> dict[str, float]:
+    shape = S.SynthesisShape(height, image_width, channels, levels, (width, width), residual)
     rng = np.random.default_rng(0)
     lat = rng.normal(0, 1, shape.latent_count).astype(np.float32)
     sizes = shape.layer_sizes
@@ -124,19 +127,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="Numba threads (0: all cores)")
     ap.add_argument("--widths", default="16,24")
     ap.add_argument("--residual", default="0,2")
+    ap.add_argument("--levels", default="1,1,1,1,1,1",
+                    help="latent channels per level, full resolution first; several shapes separated by /")
     args = ap.parse_args()
+    shapes = [tuple(int(n) for n in text.split(",")) for text in args.levels.split("/")]
     if args.threads:
         numba.set_num_threads(args.threads)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"768x512 RGB, 6 levels x 1 channel, {numba.get_num_threads()} threads, {os.cpu_count()} cores, "
+    print(f"768x512 RGB, {numba.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"load average {load:.2f} before the run; median of {args.repeat}, ms")
-    print("| MLP | residual | MAC/px | decode | train full | train 256x256 | rate | class rate | Adam | step full |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for width in (int(w) for w in args.widths.split(",")):
-        for residual in (int(r) for r in args.residual.split(",")):
-            r = bench(width, residual, args.repeat)
-            print(f"| 6-{width}-{width}-3 | {residual} | {r['macs']} | {r['decode']:.1f} | {r['train_full']:.1f} | "
-                  f"{r['train_256']:.1f} | {r['rate']:.2f} | {r['class_rate']:.2f} | {r['adam']:.2f} | {r['step_full']:.1f} |", flush=True)
+    print("| levels | MLP | residual | MAC/px | decode | train full | train 256x256 | rate | class rate | Adam | step full |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for levels in shapes:
+        for width in (int(w) for w in args.widths.split(",")):
+            for residual in (int(r) for r in args.residual.split(",")):
+                r = bench(width, residual, args.repeat, levels=levels)
+                print(f"| {','.join(map(str, levels))} | {sum(levels)}-{width}-{width}-3 | {residual} | {r['macs']} | "
+                      f"{r['decode']:.1f} | {r['train_full']:.1f} | "
+                      f"{r['train_256']:.1f} | {r['rate']:.2f} | {r['class_rate']:.2f} | {r['adam']:.2f} | "
+                      f"{r['step_full']:.1f} |", flush=True)
     print("(train = forward_backward alone; class rate = context_classes + class_laplace_rate, the proxy priced by "
           "lc1's contexts; step full = train full + rate + Adam, what one whole-image training step costs in kernels)")
     print(fixed_costs(args.repeat))
