@@ -36,10 +36,12 @@ def test_half_image_is_the_rounded_2x2_means_with_odd_sides_repeated(height: int
             assert np.array_equal(half[y, x], np.rint(block.mean(axis=(0, 1))).astype(np.uint8))
 
 
-def _trainer(image: np.ndarray, seed: int = 0, rate_contexts: bool = False) -> trainer_module._Trainer:
+def _trainer(image: np.ndarray, seed: int = 0, rate_contexts: bool = False,
+             network_optimiser: str = "adam", network_lr_scale: float = 1.0) -> trainer_module._Trainer:
     info = ImageInfo(image.shape[0], image.shape[1], "RGB")
     model = model_for(info, EFFORTS["fast"])
-    return trainer_module._Trainer(image, info, model, 100, 0.02, 1e-4, seed, None, rate_contexts=rate_contexts)
+    return trainer_module._Trainer(image, info, model, 100, 0.02, 1e-4, seed, None, rate_contexts=rate_contexts,
+                                   network_optimiser=network_optimiser, network_lr_scale=network_lr_scale)
 
 
 def _mse(trainer: trainer_module._Trainer) -> float:
@@ -172,3 +174,44 @@ def test_an_effort_with_rate_contexts_writes_a_file_that_decodes(monkeypatch) ->
     decoded = saecodec.decode(result.data, KEY)
     assert decoded.shape == image.shape
     assert result.psnr == pytest.approx(saecodec.metrics.psnr(image, decoded), abs=1e-9)
+
+
+def test_soap_on_the_network_trains_it_and_adam_the_latents() -> None:
+    """With network_optimiser "soap" the latents and scales still take Adam's kernel (their moments move) and
+    the network SOAP's (Adam's moments for it stay zero); training brings the loss down, the warm-up too, and
+    the same seed gives the same parameters."""
+    image = synthetic_image(48, 64, 3, seed=9)
+    runs = []
+    for _ in range(2):
+        trainer = _trainer(image, network_optimiser="soap")
+        trainer_module.warm_up(trainer, 60, 0.02, seed=0)
+        losses = [trainer.step(ste=False) for _ in range(40)]
+        runs.append(trainer.params.flat.copy())
+    p = trainer.params
+    tensors_start = p.latent_count + p.log_scales.size
+    assert np.any(trainer.m[: p.latent_count]) and not np.any(trainer.m[tensors_start:])
+    assert not np.any(trainer.grad)  # every gradient consumed
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert np.array_equal(runs[0], runs[1])
+    adam = _trainer(image)
+    trainer_module.warm_up(adam, 60, 0.02, seed=0)
+    for _ in range(40):
+        adam.step(ste=False)
+    assert not np.array_equal(adam.params.tensors[0], p.tensors[0])
+
+
+def test_an_unknown_network_optimiser_is_refused() -> None:
+    with pytest.raises(ValueError, match="optimiser"):
+        _trainer(synthetic_image(8, 8, 3, seed=1), network_optimiser="sgd")
+
+
+@pytest.mark.parametrize("optimiser", ["adam", "soap"])
+def test_the_network_learning_rate_scales_the_network_alone(optimiser: str) -> None:
+    image = synthetic_image(16, 24, 3, seed=10)
+    trainer = _trainer(image, network_optimiser=optimiser, network_lr_scale=0.0)
+    tensors = [t.copy() for t in trainer.params.tensors]
+    latents = trainer.params.latents.copy()
+    for _ in range(5):
+        trainer.step(ste=False)
+    assert all(np.array_equal(a, b) for a, b in zip(tensors, trainer.params.tensors))
+    assert not np.array_equal(latents, trainer.params.latents)

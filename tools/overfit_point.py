@@ -6,7 +6,8 @@
 
 With only --effort, the file is what ``saecodec.encode(..., profile="overfit")`` writes (every byte counted,
 PSNR of what ``decode`` returns, encode and decode timed). A decoder shape or step count other than an
-effort's (--levels, --hidden, --residual, --steps, --warm-up-steps, --warm-up-starts, --rate-contexts) is a
+effort's (--levels, --hidden, --residual, --steps, --warm-up-steps, --warm-up-starts, --rate-contexts,
+--network-optimiser, --network-lr-scale) is a
 trial: it runs the same trainer and container with that shape, which the effort table does not offer. --crop HxW takes the centre of the image
 (trials on a quarter of a photograph run four times faster). Either way the rd profile is then encoded with
 ``target_bpp`` equal to the overfit file's rate, and both are printed with their difference.
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, help="trial: Adam's initial learning rate")
     parser.add_argument("--rate-contexts", action="store_const", const=True,
                         help="trial: rate proxy with a Laplace scale per lc1 context class")
+    parser.add_argument("--network-optimiser", choices=("adam", "soap"),
+                        help="trial: the network weights' optimiser (SOAP as Cool-chic 5 uses it: model.soap)")
+    parser.add_argument("--network-lr-scale", type=float,
+                        help="trial: the network's learning rate as a multiple of the latents'")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--crop", help="encode the centre HxW of the image, e.g. 256x384")
     parser.add_argument("--by-channel", action="store_true",
@@ -77,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     key = saecodec.generate_key()
     base = overfit.EFFORTS[args.effort]
     trial = {name: getattr(args, name) for name in ("levels", "hidden", "residual", "steps", "warm_up_steps",
-                                                          "warm_up_starts", "rate_contexts", "learning_rate")
+                                                          "warm_up_starts", "rate_contexts", "learning_rate",
+                                                          "network_optimiser", "network_lr_scale")
              if getattr(args, name) is not None}
     effort = replace(base, **trial)
     saved = overfit.EFFORTS[args.effort]
@@ -98,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     size = f" {pixels.shape[0]}x{pixels.shape[1]} crop," if args.crop else ""
     print(f"{args.image.name}{size} effort {args.effort}{' (trial: ' + str(trial) + ')' if trial else ''}, "
           f"quality {args.quality:g}, seed {args.seed}, {effort.warm_up_steps} warm-up ({effort.warm_up_starts} starts) + "
-          f"{effort.steps} steps, lr {effort.learning_rate:g}, rate proxy per {'context class' if effort.rate_contexts else 'grid'}, {shape}, "
+          f"{effort.steps} steps, lr {effort.learning_rate:g}, rate proxy per {'context class' if effort.rate_contexts else 'grid'}, "
+          f"{effort.network_optimiser} on the network (lr x{effort.network_lr_scale:g}), {shape}, "
           f"{header.model.macs_per_pixel()} MAC/px: "
           f"{result.bpp:.4f} bpp {result.psnr:.2f} dB, encode {encode_s:.1f} s, decode {decode_s:.3f} s | "
           f"rd {rd.bpp:.4f} bpp {rd.psnr:.2f} dB ({result.psnr - rd.psnr:+.2f} dB)", flush=True)

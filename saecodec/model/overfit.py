@@ -33,6 +33,7 @@ from ..kernels import synthesis as K
 from ..kernels.colour import downsample2
 from ..profiles.common import FileSize, PlainImage, Progress
 from ..profiles.overfit import dequantise_weights, grids_in_coding_order, synthesis_shape
+from .soap import Soap
 
 __all__ = ["TrainingStatus", "can_warm_up", "encode_overfit", "half_image", "quantise_weights", "warm_up"]
 
@@ -43,6 +44,8 @@ _TEMPERATURES = (0.5, 0.05)  # soft rounding's temperature, linear from first to
 _WARM_UP_LAMBDA = 4.0  # the warm-up's lambda over the full image's: coarse latents stay lean (docs/overfit/stage3.md)
 _WARM_UP_TRIAL = 0.15  # fraction of the warm-up each start trains before the best one is continued (stage7.md)
 _CONTEXT_SCALE_LR = 5.0  # the context classes' log-scales learn this many times faster (stage8.md's screening)
+_SOAP_BETAS = (0.95, 0.95)  # SOAP's for the network, as Cool-chic 5 sets them; the latents keep _BETAS
+_SOAP_REFRESH = (1, 10)  # steps between SOAP's basis refreshes: warm-up, full image (Cool-chic 5's presets)
 _FINAL_LR = 0.05  # cosine decay to this fraction of the initial learning rate
 _CHECKPOINTS = 8  # true-cost evaluations over the schedule (and one at the end)
 _PRECISIONS = (6, 7, 8, 9, 10)  # weight precisions tried: significant bits of each tensor's largest value
@@ -104,6 +107,16 @@ class _Parameters:
         self.log_scales[:] = 0.0
 
 
+def _tensor_shapes(model: OverfitModelInfo) -> list[tuple[int, ...]]:
+    """Each stored tensor's natural shape, file order: (out, in) and (out,) per 1x1 layer, then (C, C, 3, 3)
+    and (C,) per residual layer (spec section 11's layouts)."""
+    shapes: list[tuple[int, ...]] = []
+    for out, inp in model.layer_shapes():
+        shapes += [(out, inp), (out,)]
+    c = model.channels
+    return shapes + [(c, c, 3, 3), (c,)] * model.residual
+
+
 def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[int], np.ndarray]:
     """Per tensor, the step 2^-shift that gives its largest magnitude ``precision`` significant bits, and the
     integers. Returns (shifts, concatenated integers)."""
@@ -121,7 +134,8 @@ def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[in
 class _Trainer:
     def __init__(self, colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo, steps: int, lr: float,
                  lam: float, seed: int, file_size: FileSize | None, decay: bool = True,
-                 rate_contexts: bool = False) -> None:
+                 rate_contexts: bool = False, network_optimiser: str = "adam",
+                 network_lr_scale: float = 1.0) -> None:
         self.colour, self.image, self.model = colour, image, model
         self.pixels = image.height * image.width
         self.target = (colour.astype(np.float32) / np.float32(255.0))
@@ -142,6 +156,11 @@ class _Trainer:
         if rate_contexts:
             self.parents = R.context_parents(self.params.shape.level_channels)
             self.classes = np.empty(self.params.latent_count, dtype=np.int32)
+        if network_optimiser not in ("adam", "soap"):
+            raise ValueError(f"unknown network optimiser {network_optimiser!r}")
+        self.network_optimiser, self.network_lr_scale = network_optimiser, network_lr_scale
+        self.soap = None if network_optimiser == "adam" else Soap(
+            _tensor_shapes(model), _SOAP_BETAS, precondition_every=_SOAP_REFRESH[1 if decay else 0])
         self.t = 0
 
     def _rate(self, values: np.ndarray, noise: np.ndarray | None) -> float:
@@ -181,13 +200,19 @@ class _Trainer:
         lr = self.lr
         if self.decay:
             lr *= _FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
-        if not self.rate_contexts:
+        if not self.rate_contexts and self.soap is None and self.network_lr_scale == 1.0:
             K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
         else:  # the class scales, each seen by few latents, at a higher rate (docs/overfit/stage8.md)
             latents_end = p.latent_count
             scales_end = latents_end + p.log_scales.size
-            for lo, hi, rate in ((0, latents_end, lr), (latents_end, scales_end, lr * _CONTEXT_SCALE_LR),
-                                 (scales_end, p.flat.size, lr)):
+            ranges = [(0, latents_end, lr),
+                      (latents_end, scales_end, lr * (_CONTEXT_SCALE_LR if self.rate_contexts else 1.0))]
+            if self.soap is None:
+                ranges.append((scales_end, p.flat.size, lr * self.network_lr_scale))
+            else:
+                self.soap.step(p.tensors, self.grad_tensors, lr * self.network_lr_scale)
+                self.grad[scales_end:] = 0.0
+            for lo, hi, rate in ranges:
                 K.adam_step(p.flat[lo:hi], self.grad[lo:hi], self.m[lo:hi], self.v[lo:hi], self.t, rate,
                             _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
         return sse / values + self.lam * bits / self.pixels
@@ -218,7 +243,8 @@ def encode_overfit(colour: np.ndarray, image: ImageInfo, model: OverfitModelInfo
                    file_size: FileSize, progress: Progress) -> PlainImage:
     """Train on the (H, W, C) uint8 colour planes and return the weights and latents sections."""
     trainer = _Trainer(colour, image, model, effort.steps, effort.learning_rate, settings.lam, settings.seed,
-                       file_size, rate_contexts=effort.rate_contexts)
+                       file_size, rate_contexts=effort.rate_contexts, network_optimiser=effort.network_optimiser,
+                       network_lr_scale=effort.network_lr_scale)
     status: Callable[[TrainingStatus], None] | None = getattr(progress, "training_status", None)
     warm_up_steps = effort.warm_up_steps if can_warm_up(model, image) else 0
     starts = effort.warm_up_starts
@@ -288,7 +314,8 @@ def warm_up(trainer: _Trainer, steps: int, lr: float, seed: int, starts: int = 1
     warm, warm_score = None, math.inf
     for k in range(starts):
         candidate = _Trainer(small, small_image, small_model, steps, lr, lam, seed + 1 + k, None, decay=False,
-                             rate_contexts=trainer.rate_contexts)
+                             rate_contexts=trainer.rate_contexts, network_optimiser=trainer.network_optimiser,
+                             network_lr_scale=trainer.network_lr_scale)
         losses = []
         for _ in range(trial):
             losses.append(candidate.step(ste=False))

@@ -41,6 +41,8 @@ class Effort:
     warm_up_steps: int = 0  # steps on the half-resolution image first (a quarter of the cost each)
     warm_up_starts: int = 1  # warm-up starts tried, the best continued (model.overfit.warm_up)
     rate_contexts: bool = False  # rate proxy: a Laplace scale per lc1 context class, not per grid (kernels.rate)
+    network_optimiser: str = "adam"  # the network weights' optimiser: "adam" or "soap" (model.soap)
+    network_lr_scale: float = 1.0  # the network's learning rate over the latents'
 
 
 #: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
