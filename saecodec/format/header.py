@@ -379,15 +379,18 @@ class OverfitModelInfo:
         sizes = [self.inputs, *self.hidden, self.channels]
         return [(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)]
 
-    def tensor_sizes(self) -> list[int]:
-        """Values of each stored tensor, in file order: W_k, b_k per 1x1 layer, then K_r, bias_r per residual."""
-        sizes: list[int] = []
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """Each stored tensor's shape, in file order: W_k (out, in) and b_k (out,) per 1x1 layer, then K_r
+        (C, C, 3, 3) and bias_r (C,) per residual layer (row-major, as spec section 11 lays them out)."""
+        shapes: list[tuple[int, ...]] = []
         for out, inp in self.layer_shapes():
-            sizes += [out * inp, out]
+            shapes += [(out, inp), (out,)]
         c = self.channels
-        for _ in range(self.residual):
-            sizes += [c * c * 9, c]
-        return sizes
+        return shapes + [(c, c, 3, 3), (c,)] * self.residual
+
+    def tensor_sizes(self) -> list[int]:
+        """Values of each stored tensor, in file order."""
+        return [math.prod(shape) for shape in self.tensor_shapes()]
 
     def macs_per_pixel(self) -> int:
         """Multiply-adds per pixel: the 1x1 layers, the 3x3 layers and 4 per up-sampled latent channel."""

@@ -107,16 +107,6 @@ class _Parameters:
         self.log_scales[:] = 0.0
 
 
-def _tensor_shapes(model: OverfitModelInfo) -> list[tuple[int, ...]]:
-    """Each stored tensor's natural shape, file order: (out, in) and (out,) per 1x1 layer, then (C, C, 3, 3)
-    and (C,) per residual layer (spec section 11's layouts)."""
-    shapes: list[tuple[int, ...]] = []
-    for out, inp in model.layer_shapes():
-        shapes += [(out, inp), (out,)]
-    c = model.channels
-    return shapes + [(c, c, 3, 3), (c,)] * model.residual
-
-
 def quantise_weights(tensors: list[np.ndarray], precision: int) -> tuple[list[int], np.ndarray]:
     """Per tensor, the step 2^-shift that gives its largest magnitude ``precision`` significant bits, and the
     integers. Returns (shifts, concatenated integers)."""
@@ -160,7 +150,7 @@ class _Trainer:
             raise ValueError(f"unknown network optimiser {network_optimiser!r}")
         self.network_optimiser, self.network_lr_scale = network_optimiser, network_lr_scale
         self.soap = None if network_optimiser == "adam" else Soap(
-            _tensor_shapes(model), _SOAP_BETAS, precondition_every=_SOAP_REFRESH[1 if decay else 0])
+            model.tensor_shapes(), _SOAP_BETAS, precondition_every=_SOAP_REFRESH[1 if decay else 0])
         self.t = 0
 
     def _rate(self, values: np.ndarray, noise: np.ndarray | None) -> float:
