@@ -192,7 +192,8 @@ class _Trainer:
             lr *= _FINAL_LR + (1.0 - _FINAL_LR) * 0.5 * (1.0 + math.cos(math.pi * min(fraction, 1.0)))
         if not self.rate_contexts and self.soap is None and self.network_lr_scale == 1.0:
             K.adam_step(p.flat, self.grad, self.m, self.v, self.t, lr, _BETAS[0], _BETAS[1], _EPS, zero_grad=True)
-        else:  # the class scales, each seen by few latents, at a higher rate (docs/overfit/stage8.md)
+        else:  # per range: the class scales, each seen by few latents, at a higher rate (docs/overfit/stage8.md);
+            # the network at its own scale of the rate, by Adam or by SOAP (which consumes its gradients here)
             latents_end = p.latent_count
             scales_end = latents_end + p.log_scales.size
             ranges = [(0, latents_end, lr),

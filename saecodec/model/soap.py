@@ -16,7 +16,7 @@ step only sets the preconditioners up, so that a gradient never rotates itself.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
@@ -27,8 +27,8 @@ __all__ = ["Soap"]
 @dataclass
 class _TensorState:
     shape: tuple[int, ...]
+    gg: list[Optional[np.ndarray]]  # L_d per axis, None: no preconditioner
     t: int = 0
-    gg: list[Optional[np.ndarray]] = field(default_factory=list)  # L_d per axis, None: no preconditioner
     q: Optional[list[Optional[np.ndarray]]] = None  # eigenbases, None before the first step
     m: Optional[np.ndarray] = None  # first moment, in the rotated basis
     v: Optional[np.ndarray] = None  # second moment, in the rotated basis
@@ -47,7 +47,7 @@ class Soap:
         for shape in shapes:
             shape = tuple(int(n) for n in shape)
             gg = [None] if len(shape) == 1 else [np.zeros((n, n)) for n in shape]
-            self._states.append(_TensorState(shape, gg=gg))
+            self._states.append(_TensorState(shape, gg))
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr: float) -> None:
         """Update each flat parameter array in place from its gradient (which is left as it was)."""
