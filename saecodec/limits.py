@@ -37,7 +37,7 @@ class Limits:
     max_paper_macs_per_pixel: int = 64  # sum of layers[j] * layers[j+1] for j < level, over B * B
     # The overfit profile's decoder (spec section 11): multiply-adds per pixel of its synthesis, width of its
     # widest hidden layer, and latent values per pixel (each costs 8 bytes while decoding). Writers use at most
-    # ~1000 multiply-adds, width 32 and 1.34 latents a pixel (one channel per level).
+    # ~1000 multiply-adds, width 32 and 1.42 latents a pixel (two channels at the coarse levels, default effort).
     max_overfit_macs_per_pixel: int = 4096
     max_overfit_width: int = 64
     max_overfit_latents_per_pixel: float = 2.0
