@@ -1001,8 +1001,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=None, metavar="N",
                    help="paper, overfit: training seed (default 0)")
     p.add_argument("--effort", choices=EFFORTS, default=None,
-                   help="overfit: training effort, fast / default (minutes for a photo) / best (several times "
-                        "longer)")
+                   help="overfit: training effort, fast / default (minutes for a photo) / best (twice default's "
+                        "training)")
     _add_batch_options(p, "encode")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no progress bar and no report lines (errors and warnings stay)")
