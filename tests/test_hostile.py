@@ -313,7 +313,7 @@ def test_overfit_limits_admit_what_writers_use_and_stop_exactly_at_the_bound() -
     for effort in EFFORTS.values():  # what the encoder writes for a large image is well within the limits
         model = model_for(ImageInfo(4000, 6000, "RGB"), effort)
         assert model.macs_per_pixel() <= 4096 // 2 and max(model.hidden) <= 32
-        assert model.latent_count(ImageInfo(4000, 6000, "RGB")) <= 1.42 * 4000 * 6000  # default: 1.4165
+        assert model.latent_count(ImageInfo(4000, 6000, "RGB")) <= 1.42 * 4000 * 6000  # every effort: 1.4165
 
 
 def test_overfit_overflow_decodes_without_error_or_warning() -> None:

@@ -41,13 +41,15 @@ def encode_fast(image, key=KEY, **options) -> bytes:
     return saecodec.encode(image, key, effort="fast", **options)
 
 
-def expected_level_count(height: int, width: int, levels: int = len(EFFORTS["fast"].levels)) -> int:
+def expected_level_count(height: int, width: int, channels: tuple[int, ...] = EFFORTS["fast"].levels) -> int:
     """The encoder keeps the levels whose coarsest grid is still at least about 4 samples across: it drops
     the last level while max(height, width) < 4 * 2^(levels - 1), down to one level."""
+    levels = len(channels)
     while levels > 1 and max(height, width) < 4 * 2 ** (levels - 1):
         levels -= 1
     # ... and then while the grids would hold more than 2 latent values a pixel (a default reader's limit)
-    while levels > 1 and sum(-(-height // 2**l) * -(-width // 2**l) for l in range(levels)) > 2 * height * width:
+    while levels > 1 and sum(channels[l] * -(-height // 2**l) * -(-width // 2**l)
+                             for l in range(levels)) > 2 * height * width:
         levels -= 1
     return levels
 
@@ -78,8 +80,9 @@ def test_round_trip_every_mode(channels: int) -> None:
 
 @pytest.mark.parametrize("height, width, channels", [
     (1, 1, 3), (1, 1, 1), (1, 17, 3), (17, 1, 1), (17, 5, 3), (2, 3, 4), (5, 31, 2), (8, 1, 3), (9, 33, 1),
-    (1, 129, 3),  # 258 latents for 129 pixels: exactly the limit of 2 a pixel
-    (1, 257, 3),  # seven levels would be 515 latents for 257 pixels, over the limit of 514
+    (1, 16, 3),  # fast's channels 1,1,2: 16 + 8 + 2 * 4 = 32 latents for 16 pixels, exactly the limit of 2 a pixel
+    (1, 18, 3),  # three levels would be 18 + 9 + 2 * 5 = 37 latents for 18 pixels, one over the limit of 36
+    (1, 129, 3), (1, 257, 3),
     (257, 1, 1),
 ])
 def test_odd_sizes(height: int, width: int, channels: int) -> None:
