@@ -15,3 +15,9 @@ echo "== D2 by quality against default"; $PY tools/gap_by_setting.py $D/rd_point
 for r in avif444 saec-rd; do
   echo "== D2 by quality against $r"; $PY tools/gap_by_setting.py $D/rd_points.csv $R --test saec-overfit-best-D2 --ref $r
 done
+T=$(mktemp); trap 'rm -f $T' EXIT
+grep -E '^codec,|^saec-overfit-B,kodim(17|23),' $DEF > $T  # default on the same two images
+for r in avif444 saec-rd webp; do
+  echo "== default (B) on kodim17 and kodim23 against $r"; $PY tools/bd_pair.py $T $R --test saec-overfit-B --ref $r --range 0.1 3 | tail -n +3
+done
+echo "== default (B) on kodim17 and kodim23 by quality against avif444"; $PY tools/gap_by_setting.py $T $R --test saec-overfit-B --ref avif444
