@@ -48,19 +48,21 @@ class Effort:
 #: Effort levels (measured in docs/overfit/): more steps and a wider decoder cost encode time, not decode time
 #: to speak of. Steps are fixed counts, so the same input, key and seed give the same file on one machine.
 #: ``default`` trains a 16-16 network: a step costs 0.7 of a 24-24 one, and 1.4 times the steps beat the wider
-#: network at the same time on every screened image (docs/overfit/stage4.md). One residual layer each: a second one, before it and with a ReLU, starts at
-#: zero where the ReLU passes no gradient, so it never trained; made live it lost (stage4.md). One warm-up start:
-#: four (the best continued) gained on crops over five seeds, but at the default seed they changed three of 48
-#: Kodak encodes beyond rounding, all worse (-0.01 dB on the mean), for 11 % more time (stage8.md). The rate proxy
-#: per grid: one per lc1 context class gained on crops but +0.04 dB on Kodak, for 3.5 % more work (stage9.md).
+#: network at the same time on every screened image (docs/overfit/stage4.md). One residual layer each: a second
+#: one, before it and with a ReLU, starts at zero where the ReLU passes no gradient, so it never trained; made live
+#: it lost (stage4.md). One warm-up start: four (the best continued) gained on crops over five seeds, but at the
+#: default seed they changed three of 48 Kodak encodes beyond rounding, all worse (-0.01 dB on the mean), for 11 %
+#: more time (stage8.md). The rate proxy per grid: one per lc1 context class gained on crops but +0.04 dB on Kodak,
+#: for 3.5 % more work (stage9.md).
 #: ``default`` gives the coarse levels (1/4 to 1/64) two latent channels: with one a level carrying luma and
 #: colour alike, much of the high-rate loss was colour (stage11.md); the second gained +0.30 dB BD-PSNR on the
 #: twelve Kodak images (every one) and +0.13 dB on the paper's four (house -0.16), for 621 multiply-adds a pixel
-#: against 521 and about a fifth more encode time (stage12.md, stage13.md). ``best`` is ``default``'s model trained
-#: twice as long: +0.23 dB over ``default`` and +0.50 dB over the 24-24 one-channel ``best`` it replaced, on the two
-#: images ``best`` is measured on, at half that one's work (stage14.md). ``fast`` has the same shape and 500 + 600
-#: steps: the second channel needs steps to settle, and with twice the old 400 + 300 steps' work ``fast`` gained
-#: +1.18 dB on the Kodak images (better on every one with a BD figure), at about a quarter of ``default``'s time.
+#: against 521 and about a fifth more encode time (stage12.md, stage13.md). ``best`` is ``default``'s model
+#: trained twice as long: +0.23 dB over ``default`` and +0.50 dB over the 24-24 one-channel ``best`` it replaced,
+#: on the two images ``best`` is measured on, at half that one's work (a third image, run after, was mixed:
+#: stage14.md). ``fast`` has the same shape and 500 + 600 steps: the second channel needs steps to settle, and
+#: with twice the old 400 + 300 steps' work ``fast`` gained +1.18 dB on the Kodak images (better on every one
+#: with a BD figure), at about a quarter of ``default``'s time.
 EFFORTS: dict[str, Effort] = {
     "fast": Effort((1, 1, 2, 2, 2, 2, 2), (16, 16), 1, 600, 0.02, 500),
     "default": Effort((1, 1, 2, 2, 2, 2, 2), (16, 16), 1, 2100, 0.02, 2800),
